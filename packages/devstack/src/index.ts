@@ -1,0 +1,3 @@
+export * from './paths.ts';
+export * from './process.ts';
+export * from './infra.ts';

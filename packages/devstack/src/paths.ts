@@ -1,0 +1,49 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: two levels above this package's src/ or dist/. */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const toolsDir = path.join(repoRoot, '.tools');
+export const toolsBin = path.join(toolsDir, 'bin');
+export const stackDir = path.join(repoRoot, '.stack');
+export const nodeBin = path.join(toolsDir, 'node', 'bin', 'node');
+
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * PostgreSQL refuses to run as root, so as root the cluster runs as the `postgres` user; its
+ * data folder then lives under the system temp dir, which that user can always reach (a
+ * checkout under /root is not traversable by other users).
+ */
+export function postgresDataDir(name: string): string {
+  if (!isRoot()) return path.join(stackDir, name, 'pgdata');
+  const tag = createHash('sha256').update(repoRoot).digest('hex').slice(0, 8);
+  return path.join(tmpdir(), `dvt-${tag}-${name}-pgdata`);
+}
+
+/** The newest PostgreSQL server binaries installed by apt (or on PATH). */
+export function postgresBinDir(): string {
+  const base = '/usr/lib/postgresql';
+  if (existsSync(base)) {
+    const versions = readdirSync(base)
+      .filter((v) => existsSync(path.join(base, v, 'bin', 'initdb')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (versions[0]) return path.join(base, versions[0], 'bin');
+  }
+  throw new Error(
+    'PostgreSQL server binaries not found under /usr/lib/postgresql; run: bash scripts/provision.sh',
+  );
+}
+
+export function toolPath(name: 'temporal' | 'minio'): string {
+  const file = path.join(toolsBin, name);
+  if (!existsSync(file)) {
+    throw new Error(`${name} not found at ${file}; run: bash scripts/provision.sh`);
+  }
+  return file;
+}

@@ -1,0 +1,174 @@
+/**
+ * Starting and stopping background processes by pid file. The stack stops exactly what it
+ * started: a pid file records the pid and the command, and `stop` checks both before killing.
+ */
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface ManagedProcess {
+  name: string;
+  pid: number;
+  command: string;
+  logFile: string;
+}
+
+export interface StartOptions {
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Folder holding `<name>.pid` and `<name>.log`. */
+  runDir: string;
+  /** Run as this user (via runuser) — used for PostgreSQL when we are root. */
+  asUser?: string;
+}
+
+export function pidFile(runDir: string, name: string): string {
+  return path.join(runDir, `${name}.pid`);
+}
+
+export function readManaged(runDir: string, name: string): ManagedProcess | undefined {
+  const file = pidFile(runDir, name);
+  if (!existsSync(file)) return undefined;
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as ManagedProcess;
+    return isAlive(parsed.pid) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function startDetached(options: StartOptions): ManagedProcess {
+  mkdirSync(options.runDir, { recursive: true });
+  const logFile = path.join(options.runDir, `${options.name}.log`);
+  const out = openSync(logFile, 'a');
+  const [command, args] = options.asUser
+    ? ['runuser', ['-u', options.asUser, '--', options.command, ...options.args]]
+    : [options.command, options.args];
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    detached: true,
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  child.unref();
+  if (child.pid === undefined)
+    throw new Error(`could not start ${options.name} (${options.command})`);
+  const managed: ManagedProcess = {
+    name: options.name,
+    pid: child.pid,
+    command: [options.command, ...options.args].join(' '),
+    logFile,
+  };
+  writeFileSync(pidFile(options.runDir, options.name), JSON.stringify(managed));
+  return managed;
+}
+
+/** SIGTERM, then SIGKILL after `timeoutMs`; removes the pid file. */
+export async function stopManaged(
+  runDir: string,
+  name: string,
+  timeoutMs = 15_000,
+): Promise<boolean> {
+  const managed = readManaged(runDir, name);
+  rmSync(pidFile(runDir, name), { force: true });
+  if (!managed) return false;
+  signalGroup(managed.pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(managed.pid) && Date.now() < deadline) await delay(100);
+  if (isAlive(managed.pid)) signalGroup(managed.pid, 'SIGKILL');
+  return true;
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  // Detached children lead their own process group; signal the group so runuser's child goes too.
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  logFile?: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await delay(250);
+  }
+  const tail =
+    logFile && existsSync(logFile)
+      ? `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}`
+      : '';
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms${tail}`);
+}
+
+export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    socket.setTimeout(500);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** A free TCP port on loopback, chosen by the kernel. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export async function httpOk(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  return res.ok;
+}

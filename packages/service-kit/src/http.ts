@@ -1,0 +1,185 @@
+/**
+ * The Fastify instance every service starts from: request ids, problem+json errors,
+ * `/healthz`, `/livez`, `/metrics`, and a guard for internal routes.
+ */
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { HealthRegistry } from './health.ts';
+import type { Logger } from './logger.ts';
+import type { ServiceMetrics } from './metrics.ts';
+import { isProblemError, problemBody, ProblemError } from './problem.ts';
+
+export interface CreateHttpServerOptions {
+  log: Logger;
+  health: HealthRegistry;
+  metrics: ServiceMetrics;
+  /** Default body limit in bytes (Fastify's own default is 1 MiB). */
+  bodyLimit?: number;
+  /** Extra fields merged into the `/healthz` body, e.g. the worker's polling state. */
+  healthExtras?: () => Record<string, unknown>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createHttpServer(options: CreateHttpServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.log as FastifyBaseLogger,
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    options.metrics.httpDuration.observe(
+      { method: req.method, route, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+    // Level policy: probes and metrics at debug, client errors info, server errors error.
+    const quiet = route === '/healthz' || route === '/livez' || route === '/metrics';
+    const level = reply.statusCode >= 500 ? 'error' : quiet ? 'debug' : 'info';
+    req.log[level](
+      { method: req.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler((error, req, reply) => {
+    if (isProblemError(error)) {
+      return sendProblem(reply, error, req.url);
+    }
+    const fastifyCode = (error as { code?: string }).code;
+    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) {
+      return sendProblem(
+        reply,
+        new ProblemError(
+          'PAYLOAD_TOO_LARGE',
+          `the body exceeds this route's limit of ${req.routeOptions.bodyLimit ?? options.bodyLimit} bytes`,
+        ),
+        req.url,
+      );
+    }
+    if (fastifyCode === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) {
+      return sendProblem(
+        reply,
+        new ProblemError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `content type ${req.headers['content-type'] ?? '(none)'} is not accepted here`,
+        ),
+        req.url,
+      );
+    }
+    if (
+      fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+      fastifyCode === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+      error instanceof SyntaxError
+    ) {
+      return sendProblem(
+        reply,
+        new ProblemError(
+          'MALFORMED_JSON',
+          `the body is not valid JSON: ${(error as Error).message}`,
+        ),
+        req.url,
+      );
+    }
+    if ((error as { validation?: unknown }).validation) {
+      return sendProblem(
+        reply,
+        new ProblemError('VALIDATION_FAILED', (error as Error).message),
+        req.url,
+      );
+    }
+    if (status === 429) {
+      return sendProblem(
+        reply,
+        new ProblemError('RATE_LIMITED', (error as Error).message),
+        req.url,
+      );
+    }
+    if (status >= 400 && status < 500) {
+      return sendProblem(
+        reply,
+        new ProblemError('VALIDATION_FAILED', (error as Error).message),
+        req.url,
+      );
+    }
+    req.log.error({ err: error }, 'unhandled error');
+    return sendProblem(
+      reply,
+      new ProblemError('INTERNAL_ERROR', `unexpected error; quote request id ${req.id}`),
+      req.url,
+    );
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(
+      reply,
+      new ProblemError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`),
+      req.url,
+    ),
+  );
+
+  app.get('/livez', async () => ({ status: 'ok' }));
+
+  app.get('/healthz', async (_req, reply) => {
+    const report = await options.health.check();
+    for (const [dependency, result] of Object.entries(report.checks)) {
+      options.metrics.dependencyUp.inc({ dependency, result: result.ok ? 'ok' : 'error' });
+    }
+    return reply
+      .code(report.status === 'ok' ? 200 : 503)
+      .send({ ...report, ...options.healthExtras?.() });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', options.metrics.registry.contentType);
+    return options.metrics.registry.metrics();
+  });
+
+  return app;
+}
+
+export function sendProblem(
+  reply: FastifyReply,
+  error: ProblemError,
+  instance?: string,
+): FastifyReply {
+  return reply
+    .code(error.status)
+    .header('content-type', 'application/problem+json; charset=utf-8')
+    .send(error.toBody(instance?.split('?')[0]));
+}
+
+/** A preHandler that admits only callers presenting the internal token. */
+export function requireInternalToken(token: string) {
+  const expected = Buffer.from(token);
+  return async (req: FastifyRequest): Promise<void> => {
+    const given = req.headers['x-internal-token'];
+    const presented = Buffer.from(typeof given === 'string' ? given : '');
+    if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+      throw new ProblemError(
+        'UNAUTHENTICATED',
+        'internal routes need a valid X-Internal-Token header',
+      );
+    }
+  };
+}
+
+export { problemBody };

@@ -1,0 +1,11 @@
+export {
+  testInfra,
+  testMinioEndpoint,
+  testPostgresAdminUrl,
+  testRunDir,
+  testTemporalAddress,
+} from './infra.ts';
+export { createTestDatabase } from './database.ts';
+export type { TestDatabase } from './database.ts';
+export { startPrivatePostgres, startPrivateTemporal } from './private-servers.ts';
+export type { PrivateServer } from './private-servers.ts';
