@@ -63,16 +63,14 @@ export async function ensurePostgres(options: PostgresOptions): Promise<RunningP
 
   const bin = postgresBinDir();
   const dataDir = postgresDataDir(options.name);
-  const user = isRoot() ? 'postgres' : undefined;
+  const user = isRoot() ? postgresUser() : undefined;
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const pwfile = path.join(dataDir, '..', `${path.basename(dataDir)}.pw`);
     writeFileSync(pwfile, options.superPassword, { mode: 0o600 });
     if (user) {
-      const uid = Number(execFileSync('id', ['-u', user]).toString().trim());
-      const gid = Number(execFileSync('id', ['-g', user]).toString().trim());
-      chownSync(dataDir, uid, gid);
-      chownSync(pwfile, uid, gid);
+      chownSync(dataDir, user.uid, user.gid);
+      chownSync(pwfile, user.uid, user.gid);
     }
     const initdb = [
       path.join(bin, 'initdb'),
@@ -87,11 +85,7 @@ export async function ensurePostgres(options: PostgresOptions): Promise<RunningP
       'UTF8',
       '--locale=C.UTF-8',
     ];
-    execFileSync(
-      user ? 'runuser' : initdb[0]!,
-      user ? ['-u', user, '--', ...initdb] : initdb.slice(1),
-      { stdio: 'pipe' },
-    );
+    execFileSync(initdb[0]!, initdb.slice(1), { stdio: 'pipe', ...(user ?? {}) });
   }
   const proc = startDetached({
     name: options.name,
@@ -113,10 +107,22 @@ export async function ensurePostgres(options: PostgresOptions): Promise<RunningP
       'synchronous_commit=off',
     ],
     runDir: options.runDir,
-    ...(user ? { asUser: user } : {}),
+    ...(user ? { user } : {}),
   });
   await waitFor(`postgres on ${options.port}`, () => canConnect(adminUrl), 30_000, proc.logFile);
   return { port: options.port, adminUrl, process: proc, started: true };
+}
+
+/** As root, PostgreSQL runs as the `postgres` system user that the Debian package creates. */
+function postgresUser(): { uid: number; gid: number } {
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  return { uid, gid };
+}
+
+/** Stops a cluster started by {@link ensurePostgres} with a fast shutdown. */
+export function stopPostgres(runDir: string, name: string): Promise<boolean> {
+  return stopManaged(runDir, name, 20_000, 'SIGINT');
 }
 
 async function canConnect(url: string): Promise<boolean> {

@@ -30,8 +30,8 @@ export interface StartOptions {
   cwd?: string;
   /** Folder holding `<name>.pid` and `<name>.log`. */
   runDir: string;
-  /** Run as this user (via runuser) — used for PostgreSQL when we are root. */
-  asUser?: string;
+  /** Run with this uid/gid — used for PostgreSQL, which refuses to run as root. */
+  user?: { uid: number; gid: number };
 }
 
 export function pidFile(runDir: string, name: string): string {
@@ -62,10 +62,8 @@ export function startDetached(options: StartOptions): ManagedProcess {
   mkdirSync(options.runDir, { recursive: true });
   const logFile = path.join(options.runDir, `${options.name}.log`);
   const out = openSync(logFile, 'a');
-  const [command, args] = options.asUser
-    ? ['runuser', ['-u', options.asUser, '--', options.command, ...options.args]]
-    : [options.command, options.args];
-  const child = spawn(command, args, {
+  const child = spawn(options.command, options.args, {
+    ...(options.user ?? {}),
     cwd: options.cwd,
     env: options.env ?? process.env,
     detached: true,
@@ -85,16 +83,20 @@ export function startDetached(options: StartOptions): ManagedProcess {
   return managed;
 }
 
-/** SIGTERM, then SIGKILL after `timeoutMs`; removes the pid file. */
+/**
+ * Sends `signal` (SIGTERM by default; PostgreSQL wants SIGINT, its fast shutdown), then
+ * SIGKILL after `timeoutMs`; removes the pid file.
+ */
 export async function stopManaged(
   runDir: string,
   name: string,
   timeoutMs = 15_000,
+  signal: NodeJS.Signals = 'SIGTERM',
 ): Promise<boolean> {
   const managed = readManaged(runDir, name);
   rmSync(pidFile(runDir, name), { force: true });
   if (!managed) return false;
-  signalGroup(managed.pid, 'SIGTERM');
+  signalGroup(managed.pid, signal);
   const deadline = Date.now() + timeoutMs;
   while (isAlive(managed.pid) && Date.now() < deadline) await delay(100);
   if (isAlive(managed.pid)) signalGroup(managed.pid, 'SIGKILL');
@@ -102,7 +104,7 @@ export async function stopManaged(
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  // Detached children lead their own process group; signal the group so runuser's child goes too.
+  // Detached children lead their own process group; signal the group so helpers go too.
   try {
     process.kill(-pid, signal);
   } catch {

@@ -28,3 +28,7 @@ export { createHttpServer, requireInternalToken, sendProblem } from './http.ts';
 export type { CreateHttpServerOptions } from './http.ts';
 export { runService } from './lifecycle.ts';
 export type { RunnableService, RunServiceOptions } from './lifecycle.ts';
+export { TemporalConnector } from './temporal.ts';
+export type { TemporalConnectorOptions } from './temporal.ts';
+export { ServiceDatabase } from './database.ts';
+export type { ServiceDatabaseOptions } from './database.ts';

@@ -9,3 +9,5 @@ export { createTestDatabase } from './database.ts';
 export type { TestDatabase } from './database.ts';
 export { startPrivatePostgres, startPrivateTemporal } from './private-servers.ts';
 export type { PrivateServer } from './private-servers.ts';
+export { spawnService } from './service-process.ts';
+export type { ServiceProcess } from './service-process.ts';

@@ -12,6 +12,7 @@ import {
   freePort,
   postgresDataDir,
   stopManaged,
+  stopPostgres,
 } from '@dvt/devstack';
 
 export interface PrivateServer {
@@ -37,10 +38,10 @@ export async function startPrivatePostgres(
     adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     start,
     stop: async () => {
-      await stopManaged(runDir, name);
+      await stopPostgres(runDir, name);
     },
     dispose: async () => {
-      await stopManaged(runDir, name);
+      await stopPostgres(runDir, name);
       rmSync(runDir, { recursive: true, force: true });
       rmSync(postgresDataDir(name), { recursive: true, force: true });
     },

@@ -1,0 +1,51 @@
+/**
+ * pnpm stack up [--infra-only] [--no-build] | down [--test] | status | logs [name] [--lines N]
+ *
+ * Runs the DVT+ topology natively (no Docker). See README "Native stack".
+ */
+import { stopManaged, stopPostgres } from '../packages/devstack/src/index.ts';
+import { stackDown, stackLogs, stackStatus, stackUp } from '../packages/devstack/src/stack.ts';
+import { testRunDir } from '../packages/testkit/src/infra.ts';
+
+const [command = 'status', ...rest] = process.argv.slice(2);
+const flag = (name: string) => rest.includes(name);
+
+try {
+  switch (command) {
+    case 'up':
+      await stackUp({ infraOnly: flag('--infra-only'), build: !flag('--no-build') });
+      break;
+    case 'down':
+      if (flag('--test')) {
+        for (const name of ['test-minio', 'test-temporal']) {
+          console.log(
+            `stack: ${name.padEnd(14)} ${(await stopManaged(testRunDir, name)) ? 'stopped' : 'not running'}`,
+          );
+        }
+        const pgStopped = await stopPostgres(testRunDir, 'test-postgres');
+        console.log(
+          `stack: ${'test-postgres'.padEnd(14)} ${pgStopped ? 'stopped' : 'not running'}`,
+        );
+      } else {
+        await stackDown();
+      }
+      break;
+    case 'status':
+      process.exitCode = (await stackStatus()) ? 0 : 1;
+      break;
+    case 'logs': {
+      const name = rest.find((r) => !r.startsWith('--'));
+      const i = rest.indexOf('--lines');
+      stackLogs(name, i >= 0 ? Number(rest[i + 1]) : 40);
+      break;
+    }
+    default:
+      console.error(
+        `unknown command "${command}"; use: up [--infra-only] [--no-build] | down [--test] | status | logs [name]`,
+      );
+      process.exitCode = 2;
+  }
+} catch (error) {
+  console.error(`stack: ${(error as Error).message}`);
+  process.exitCode = 1;
+}
