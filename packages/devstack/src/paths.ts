@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const toolsDir = path.join(repoRoot, '.tools');
 export const toolsBin = path.join(toolsDir, 'bin');
-export const stackDir = path.join(repoRoot, '.stack');
+/** Where the native stack keeps pid files, logs and data; DVT_STACK_DIR moves it (tests do). */
+export const stackDir = process.env.DVT_STACK_DIR ?? path.join(repoRoot, '.stack');
 export const nodeBin = path.join(toolsDir, 'node', 'bin', 'node');
 
 export function isRoot(): boolean {
@@ -22,7 +23,7 @@ export function isRoot(): boolean {
  */
 export function postgresDataDir(name: string): string {
   if (!isRoot()) return path.join(stackDir, name, 'pgdata');
-  const tag = createHash('sha256').update(repoRoot).digest('hex').slice(0, 8);
+  const tag = createHash('sha256').update(stackDir).digest('hex').slice(0, 8);
   return path.join(tmpdir(), `dvt-${tag}-${name}-pgdata`);
 }
 
