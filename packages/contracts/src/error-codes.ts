@@ -51,6 +51,10 @@ export const errorCodes = {
   PLAN_CYCLE: { status: 422, meaning: 'The steps’ needs form a cycle; the message spells it out.' },
   PLAN_UNKNOWN_KIND: { status: 422, meaning: 'A step has a kind the plan schema does not know.' },
   PLAN_BAD_PARAMETERS: { status: 422, meaning: 'A step’s parameters do not match its kind.' },
+  PLAN_BAD_FIELD: {
+    status: 422,
+    meaning: 'A plan-level field (schemaVersion, planId, concurrency, defaults, …) is wrong.',
+  },
   PLAN_LIMIT_EXCEEDED: {
     status: 422,
     meaning: 'The plan exceeds a limit (steps, depth or payload size).',
@@ -82,6 +86,10 @@ export const errorCodes = {
     meaning: 'The stored plan’s bytes do not match the sha256 of its PlanRef.',
   },
   ARTIFACT_TOO_LARGE: { status: 413, meaning: 'The artifact exceeds the configured size limit.' },
+  ARTIFACT_INTEGRITY_FAILED: {
+    status: 500,
+    meaning: 'A stored artifact’s bytes no longer match its sha256; it was altered in storage.',
+  },
   ARTIFACT_NOT_FOUND: {
     status: 404,
     meaning: 'No artifact with this sha256 in the caller’s tenant.',
