@@ -107,4 +107,6 @@ const cases = fs.readFileSync(file, "utf8").trimEnd().split("\n").map((line) => 
 const doc = { recordedWith: version, command: "dbt ls --output json --output-keys unique_id", cases };
 fs.writeFileSync(dest, JSON.stringify(doc, null, 2) + "\n");
 ' "$tmp" "$out/selections.json" "$(node -p 'require(process.argv[1]).metadata.dbt_version' "$out/manifest.json")"
+# The repository's `prettier --check .` covers these files too.
+"$repo/node_modules/.bin/prettier" --log-level warn --write "$out/manifest.json" "$out/selections.json"
 echo "wrote $out/manifest.json and $out/selections.json"

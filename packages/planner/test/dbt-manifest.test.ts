@@ -1,3 +1,4 @@
+import type { DbtModelStep } from '@dvt/contracts';
 import { describe, expect, it } from 'vitest';
 import { buildDbtGraph, importManifest, parseManifest, selectNodes } from '../src/dbt/index.ts';
 import { readFixtureManifest, readLocalFixture } from './fixtures/dbt-fixtures.ts';
@@ -337,6 +338,15 @@ describe('things in real manifests that a parser can trip on', () => {
     expect(importManifest(future).plan.steps.map((s) => s.id)).toEqual(['model.p.a']);
   });
 
+  it('older manifests have no project_name: the plan id falls back, package:this matches nothing', () => {
+    const jira = readFixtureManifest('fivetran-jira-v5');
+    expect((jira.metadata as Json).project_name).toBeUndefined();
+    const { plan, report } = importManifest(jira, { select: ['package:this'] });
+    expect(plan.planId).toBe('dbt-project');
+    expect(plan.steps).toEqual([]);
+    expect(report.warnings).toContain('the selector "package:this" matches no enabled node');
+  });
+
   it('a string where config.enabled wants a boolean ("True and True") is read as enabled, with a warning', () => {
     const ad = readFixtureManifest('fivetran-ad-reporting-v7');
     const { report } = importManifest(ad);
@@ -435,7 +445,9 @@ describe('options and policies', () => {
   it('materialized_view becomes a table with a note', () => {
     const { plan, presetDecisions } = importManifest(readFixtureManifest('dbt-resto-v4'));
     const mv = plan.steps.filter(
-      (s) => s.kind === 'dbt.model' && s.with.materializationNote?.startsWith('materialized_view'),
+      (s): s is DbtModelStep =>
+        s.kind === 'dbt.model' &&
+        s.with.materializationNote?.startsWith('materialized_view') === true,
     );
     expect(mv.map((s) => [s.id, s.with.materialization])).toEqual([
       ['model.integration_tests.verify_materialized_view', 'table'],

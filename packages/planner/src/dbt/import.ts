@@ -82,8 +82,11 @@ export interface DbtImportReport {
   warnings: string[];
 }
 
+/** A plan whose steps are all dbt steps (a `PlanV1` with a narrower step type). */
+export type DbtPlan = Omit<PlanV1, 'steps'> & { steps: (DbtModelStep | DbtTestStep)[] };
+
 export interface DbtImportResult {
-  plan: PlanV1;
+  plan: DbtPlan;
   /** A decision for every step: RUN with what was decided on the way, or SKIP with why. */
   presetDecisions: Record<string, StepDecision>;
   report: DbtImportReport;
@@ -476,7 +479,7 @@ export function importManifest(manifest: unknown, options: DbtImportOptions = {}
     .map(([i, by]) => ({ uniqueId: graph.nodes[i]!.uniqueId, by }))
     .sort((a, b) => (a.uniqueId < b.uniqueId ? -1 : a.uniqueId > b.uniqueId ? 1 : 0));
 
-  const plan: PlanV1 = {
+  const plan: DbtPlan = {
     schemaVersion: PLAN_SCHEMA_VERSION,
     planId: options.planId ?? defaultPlanId(parsed.projectName),
     planVersion: (

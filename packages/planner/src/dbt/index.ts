@@ -4,6 +4,7 @@ export type {
   DbtImportPolicies,
   DbtImportReport,
   DbtImportResult,
+  DbtPlan,
   ResourcePolicy,
 } from './import.ts';
 export { SUPPORTED_SCHEMA_VERSIONS, parseManifest, schemaVersionOf } from './manifest.ts';

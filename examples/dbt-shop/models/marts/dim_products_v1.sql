@@ -1,0 +1,2 @@
+select distinct product_code
+from {{ ref('stg_order_lines') }}
