@@ -26,15 +26,22 @@ manifest="$(bash scripts/example-dbt.sh | tail -n 1)"
 
 echo "== planning and running it on DVT+"
 export DVT_API_URL="${DVT_API_URL:-http://localhost:${DVT_API_PORT:-8080}}"
-# The source `legacy` is never loaded in the example, so its models are left out.
-scripts/dvt plan "$manifest" --project dbt-shop --exclude tag:legacy
-scripts/dvt run "$manifest" --project dbt-shop --environment dev --exclude tag:legacy --watch | tee .stack/main-job-run.log
-run_id="$(grep -oE 'run_[A-Za-z0-9_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' .stack/main-job-run.log | head -n 1)"
+# The source `legacy` is never loaded in the example, so it and everything reading it are left out.
+scripts/dvt plan "$manifest" --project dbt-shop --exclude source:legacy+
+scripts/dvt run "$manifest" --project dbt-shop --environment dev --exclude source:legacy+ --watch | tee .stack/main-job-run.log
+run_id="$(grep -oE '^run [0-9a-f-]{36}' .stack/main-job-run.log | tail -n 1 | cut -d' ' -f2)"
+
+run_results="$(scripts/dvt events "$run_id" --json | node -e '
+  const lines = require("fs").readFileSync(0, "utf8").trim().split("\n");
+  const last = JSON.parse(lines.at(-1));
+  process.stdout.write(last.payload?.runResultsSha256 ?? "");
+')"
 
 echo
 echo "== done. Where to look:"
 echo "  api            $DVT_API_URL  (docs $DVT_API_URL/docs)"
 echo "  this run       scripts/dvt status $run_id"
 echo "  Temporal UI    http://localhost:${DVT_TEMPORAL_UI_PORT:-8088}/namespaces/default/workflows/$run_id"
-echo "  MinIO console  http://localhost:${DVT_MINIO_CONSOLE_PORT:-9001}  (bucket dvt-artifacts; run_results.json is listed in scripts/dvt status)"
+echo "  run_results    $DVT_API_URL/v1/artifacts/$run_results  (dbt-compatible run_results.json)"
+echo "  MinIO console  http://localhost:${DVT_MINIO_CONSOLE_PORT:-9001}  (dvt-minio / dvt-minio-dev-secret; bucket dvt-artifacts)"
 echo "  warehouse      psql postgres://dvt:dvt@127.0.0.1:${DVT_PG_PORT:-5432}/warehouse  (schema dbt_shop)"
