@@ -28,6 +28,10 @@ export const errorCodes = {
     status: 415,
     meaning: 'The body’s content type is not accepted by this route.',
   },
+  URI_TOO_LONG: {
+    status: 414,
+    meaning: 'A path segment or the URL is longer than the server accepts.',
+  },
   RATE_LIMITED: {
     status: 429,
     meaning: 'Too many requests for this credential; retry after the given delay.',

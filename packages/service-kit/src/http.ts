@@ -39,6 +39,25 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     // Requests are logged once, on completion, by the onResponse hook below.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    // Step and run ids may be long (dbt unique_ids reach 309 characters).
+    routerOptions: { maxParamLength: 1024 },
+    // Errors the router raises before any route runs (bad URL encoding, too-long params)
+    // are answered as problems too.
+    frameworkErrors: (error, req, reply) => {
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      const tooLong = path.split('/').some((segment) => segment.length > 1024);
+      const problem = tooLong
+        ? new ProblemError(
+            'URI_TOO_LONG',
+            'a path segment is longer than 1024 characters; shorten the id',
+          )
+        : new ProblemError(
+            'VALIDATION_FAILED',
+            `the request URL cannot be read (${(error as { code?: string }).code ?? error.name})`,
+          );
+      // The offending URL is not echoed back: it may be huge.
+      void sendProblem(reply, problem);
+    },
     forceCloseConnections: 'idle',
   });
 

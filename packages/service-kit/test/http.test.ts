@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import {
+  createHttpServer,
+  createLogger,
+  createMetrics,
+  HealthRegistry,
+  requireInternalToken,
+} from '../src/index.ts';
+
+function build(probe?: () => Promise<void>) {
+  const health = new HealthRegistry({ timeoutMs: 200 });
+  health.register('dep', probe ?? (async () => undefined));
+  const app = createHttpServer({
+    log: createLogger({ service: 't', level: 'silent' }),
+    health,
+    metrics: createMetrics('t'),
+  });
+  app.get('/items/:id', async (req) => ({ length: (req.params as { id: string }).id.length }));
+  app.get(
+    '/internal',
+    { preHandler: requireInternalToken('0123456789abcdef-token') },
+    async () => ({ ok: true }),
+  );
+  return app;
+}
+
+describe('createHttpServer', () => {
+  it('answers unknown routes with a problem+json NOT_FOUND', async () => {
+    const res = await build().inject({ method: 'GET', url: '/nope?x=1' });
+    expect(res.statusCode).toBe(404);
+    expect(res.headers['content-type']).toContain('application/problem+json');
+    expect(res.json()).toMatchObject({
+      code: 'NOT_FOUND',
+      status: 404,
+      detail: 'no route GET /nope',
+      instance: '/nope',
+    });
+  });
+
+  it('accepts path ids up to 1024 characters and answers longer ones with URI_TOO_LONG', async () => {
+    const app = build();
+    expect((await app.inject({ method: 'GET', url: `/items/${'a'.repeat(309)}` })).json()).toEqual({
+      length: 309,
+    });
+    const res = await app.inject({ method: 'GET', url: `/items/${'a'.repeat(2000)}` });
+    expect(res.statusCode).toBe(414);
+    expect(res.json()).toMatchObject({ code: 'URI_TOO_LONG' });
+    expect(res.body).not.toContain('a'.repeat(1100));
+  });
+
+  it('answers a URL it cannot decode with a problem, not a crash', async () => {
+    const res = await build().inject({ method: 'GET', url: '/items/%E0%A4%A' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+
+  it('echoes a well-formed request id and replaces a malformed one', async () => {
+    const app = build();
+    const given = await app.inject({
+      method: 'GET',
+      url: '/livez',
+      headers: { 'x-request-id': 'req-123' },
+    });
+    expect(given.headers['x-request-id']).toBe('req-123');
+    const bad = await app.inject({
+      method: 'GET',
+      url: '/livez',
+      headers: { 'x-request-id': 'bad id with spaces' },
+    });
+    expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('guards internal routes with the internal token', async () => {
+    const app = build();
+    const none = await app.inject({ method: 'GET', url: '/internal' });
+    expect(none.statusCode).toBe(401);
+    expect(none.json()).toMatchObject({ code: 'UNAUTHENTICATED' });
+    const wrong = await app.inject({
+      method: 'GET',
+      url: '/internal',
+      headers: { 'x-internal-token': '0123456789abcdef-tokex' },
+    });
+    expect(wrong.statusCode).toBe(401);
+    const right = await app.inject({
+      method: 'GET',
+      url: '/internal',
+      headers: { 'x-internal-token': '0123456789abcdef-token' },
+    });
+    expect(right.json()).toEqual({ ok: true });
+  });
+
+  it('answers /healthz quickly with 503 naming a dependency that hangs', async () => {
+    const app = build(() => new Promise(() => undefined));
+    const started = Date.now();
+    const res = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({
+      status: 'unavailable',
+      checks: { dep: { ok: false, error: 'no answer within 200 ms' } },
+    });
+  });
+
+  it('serves Prometheus metrics', async () => {
+    const app = build();
+    await app.inject({ method: 'GET', url: '/livez' });
+    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.headers['content-type']).toContain('text/plain');
+    expect(res.body).toContain('dvt_http_request_duration_seconds_bucket');
+    expect(res.body).toContain('route="/livez"');
+  });
+});
