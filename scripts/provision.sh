@@ -108,6 +108,6 @@ cd "$ROOT"
 if [[ -f node_modules/.modules.yaml && node_modules/.modules.yaml -nt pnpm-lock.yaml ]]; then
   say workspace "dependencies already installed"
 else
-  pnpm install --frozen-lockfile --reporter=silent
+  pnpm install --frozen-lockfile
   say workspace "installed dependencies from pnpm-lock.yaml"
 fi

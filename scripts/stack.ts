@@ -1,10 +1,16 @@
 /**
- * pnpm stack up [--infra-only] [--no-build] | down [--test] | status | logs [name] [--lines N]
+ * pnpm stack up [--infra-only] [--no-build] | down [--test] | reset | status | logs [name] [--lines N]
  *
  * Runs the DVT+ topology natively (no Docker). See README "Native stack".
  */
 import { stopManaged, stopPostgres } from '../packages/devstack/src/index.ts';
-import { stackDown, stackLogs, stackStatus, stackUp } from '../packages/devstack/src/stack.ts';
+import {
+  stackDown,
+  stackLogs,
+  stackReset,
+  stackStatus,
+  stackUp,
+} from '../packages/devstack/src/stack.ts';
 import { testRunDir } from '../packages/testkit/src/infra.ts';
 
 const [command = 'status', ...rest] = process.argv.slice(2);
@@ -30,6 +36,9 @@ try {
         await stackDown();
       }
       break;
+    case 'reset':
+      await stackReset();
+      break;
     case 'status':
       process.exitCode = (await stackStatus()) ? 0 : 1;
       break;
@@ -41,7 +50,7 @@ try {
     }
     default:
       console.error(
-        `unknown command "${command}"; use: up [--infra-only] [--no-build] | down [--test] | status | logs [name]`,
+        `unknown command "${command}"; use: up [--infra-only] [--no-build] | down [--test] | reset | status | logs [name]`,
       );
       process.exitCode = 2;
   }

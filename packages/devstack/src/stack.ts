@@ -4,7 +4,7 @@
  * `up` is idempotent, `down` stops exactly the processes that `up` started (by pid file).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
   ensureDatabase,
@@ -14,7 +14,7 @@ import {
   PortTakenError,
   stopPostgres,
 } from './infra.ts';
-import { nodeBin, repoRoot, stackDir } from './paths.ts';
+import { nodeBin, postgresDataDir, repoRoot, stackDir } from './paths.ts';
 import { httpOk, portOpen, readManaged, startDetached, stopManaged, waitFor } from './process.ts';
 
 const env = process.env;
@@ -71,6 +71,37 @@ export function serviceEnv(): Record<string, string> {
   };
 }
 
+/**
+ * Every port `up` would bind, checked before anything starts, so a conflict is reported at
+ * once for all of them instead of after half the stack is up. Ports of processes this stack
+ * already runs are fine. Temporal also binds its HTTP API and metrics on port+10 and port+11.
+ */
+async function checkPortsFree(infraOnly: boolean): Promise<void> {
+  const wanted: [string, number, string][] = [
+    ['postgres', s.postgresPort, 'DVT_PG_PORT'],
+    ['temporal', s.temporalPort, 'DVT_TEMPORAL_PORT'],
+    ['temporal', s.temporalPort + 10, 'DVT_TEMPORAL_PORT'],
+    ['temporal', s.temporalPort + 11, 'DVT_TEMPORAL_PORT'],
+    ['temporal', s.temporalUiPort, 'DVT_TEMPORAL_UI_PORT'],
+    ['minio', s.minioPort, 'DVT_MINIO_PORT'],
+    ['minio', s.minioConsolePort, 'DVT_MINIO_CONSOLE_PORT'],
+    ...(infraOnly
+      ? []
+      : services.map(
+          (n) => [n, servicePort(n), `DVT_${n.toUpperCase()}_PORT`] as [string, number, string],
+        )),
+  ];
+  const taken: string[] = [];
+  for (const [name, port, variable] of wanted) {
+    if (readManaged(runDir, name)) continue;
+    if (await portOpen(port))
+      taken.push(
+        `port ${port} (for ${name}) is already in use by a process this stack did not start; stop that process or choose another port with ${variable}`,
+      );
+  }
+  if (taken.length > 0) throw new Error(taken.join('\n'));
+}
+
 function servicePort(name: ServiceName): number {
   return name === 'api' ? s.apiPort : name === 'planner' ? s.plannerPort : s.enginePort;
 }
@@ -78,6 +109,7 @@ function servicePort(name: ServiceName): number {
 export async function stackUp(
   options: { infraOnly?: boolean; build?: boolean } = {},
 ): Promise<void> {
+  await checkPortsFree(options.infraOnly ?? false);
   const pgInfo = await ensurePostgres({
     name: 'postgres',
     port: s.postgresPort,
@@ -122,7 +154,7 @@ export async function stackUp(
   if (options.infraOnly) return;
 
   if (options.build !== false) {
-    execFileSync('pnpm', ['run', '--silent', 'build'], { cwd: repoRoot, stdio: 'inherit' });
+    execFileSync('pnpm', ['run', 'build'], { cwd: repoRoot, stdio: 'inherit' });
   }
   for (const name of services) await startService(name);
   for (const name of services) {
@@ -224,6 +256,21 @@ export function stackLogs(name: string | undefined, lines = 40): void {
     console.log(`== ${n} (${file})`);
     console.log(readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n'));
   }
+}
+
+/** Stops the stack and deletes its data: the PostgreSQL cluster, Temporal's db, MinIO's objects. */
+export async function stackReset(): Promise<void> {
+  await stackDown();
+  for (const dir of [
+    postgresDataDir('postgres'),
+    `${postgresDataDir('postgres')}.pw`,
+    path.join(stackDir, 'temporal'),
+    path.join(stackDir, 'minio'),
+    path.join(stackDir, 'dbt-shop'),
+  ]) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  console.log(`stack: data removed (${stackDir}, ${postgresDataDir('postgres')})`);
 }
 
 export const stackRunDir = runDir;
