@@ -48,6 +48,8 @@ export const engineEnvSchema = z
     WAREHOUSE_DATABASE_URL: postgresUrl.optional(),
     /** More named targets for sql steps, as a JSON object (`{"pg":"postgres://…"}`). */
     SQL_TARGETS: sqlTargets.optional(),
+    /** Connections to DATABASE_URL (run state and artifacts); steps append events through them. */
+    DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(20),
     /** Most activities this worker runs at once. */
     WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().positive().default(50),
     /**

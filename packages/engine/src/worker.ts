@@ -24,6 +24,8 @@ export interface EngineWorkerOptions {
   maxConcurrentActivities: number;
   /** Grace period for running activities when stopping, in ms. */
   shutdownGraceMs: number;
+  /** More Worker options (heartbeat throttling, sticky queue timeout, …). */
+  workerOptions?: Partial<WorkerOptions>;
 }
 
 /** Prebuilt bundle (production, written by `pnpm build`), else the sources (development). */
@@ -76,6 +78,7 @@ export class EngineWorker {
           maxConcurrentActivityTaskExecutions: this.#options.maxConcurrentActivities,
           shutdownGraceTime: this.#options.shutdownGraceMs,
           ...workflowSource(),
+          ...this.#options.workerOptions,
         });
         log.info({ taskQueue: this.#options.taskQueue }, 'worker polling');
         attempt = 0;

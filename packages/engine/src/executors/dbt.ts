@@ -60,7 +60,9 @@ export async function runDbtModel(
   const rows = await targets.transaction(target, { signal: ctx.signal }, async (client) => {
     // Concurrent `create schema if not exists` of one schema races on pg_namespace (23505);
     // a transaction-scoped advisory lock per schema name serializes just that statement.
-    await client.query(`select pg_advisory_xact_lock(hashtext('dvt.schema:' || $1))`, [params.schema]);
+    await client.query(`select pg_advisory_xact_lock(hashtext('dvt.schema:' || $1))`, [
+      params.schema,
+    ]);
     await client.query(`create schema if not exists ${quote(params.schema)}`);
     const existing = await client.query<{ relkind: string }>(
       `select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace

@@ -1,13 +1,14 @@
 /**
  * Workflow code. It runs inside Temporal's deterministic sandbox: import only from
- * `@temporalio/workflow` and type-only from elsewhere.
+ * `@temporalio/workflow`, from files of this folder, and type-only from elsewhere.
  */
 import { proxyActivities } from '@temporalio/workflow';
-import type { createActivities } from '../activities.ts';
+import type { EngineActivities } from '../activities.ts';
 
-const { echo } = proxyActivities<ReturnType<typeof createActivities>>({
-  startToCloseTimeout: '10 seconds',
-});
+export { runWorkflow, signalUpdate, statusQuery } from './run.ts';
+export type { RunOutcome } from './run.ts';
+
+const { echo } = proxyActivities<EngineActivities>({ startToCloseTimeout: '10 seconds' });
 
 /** A trivial workflow that proves the worker is wired end to end. */
 export async function pingWorkflow(message: string): Promise<string> {
