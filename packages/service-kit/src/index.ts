@@ -32,3 +32,12 @@ export { TemporalConnector } from './temporal.ts';
 export type { TemporalConnectorOptions } from './temporal.ts';
 export { ServiceDatabase } from './database.ts';
 export type { ServiceDatabaseOptions } from './database.ts';
+export {
+  Allowlist,
+  DestinationError,
+  forbiddenReason,
+  guardedFetch,
+  resolveGuarded,
+  systemResolver,
+} from './ssrf.ts';
+export type { ResolvedAddress, Resolver } from './ssrf.ts';

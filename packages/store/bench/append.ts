@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RunEventInput } from '@dvt/contracts';
-import { createLogger, createPool } from '@dvt/service-kit';
+import { Allowlist, createLogger, createPool } from '@dvt/service-kit';
 import { createTestDatabase } from '@dvt/testkit';
 import type pg from 'pg';
 import {
@@ -139,7 +139,13 @@ async function main(): Promise<void> {
     const listener = createRunEventListener({ connectionString: db.url, log });
     listener.start();
     await listener.ready();
-    const relay = createOutboxRelay({ pool, log, listener, pollIntervalMs: 1000 });
+    const relay = createOutboxRelay({
+      pool,
+      log,
+      listener,
+      pollIntervalMs: 1000,
+      destinations: { allowlist: new Allowlist(['127.0.0.1']) },
+    });
     relay.start();
     const committed = new Map<string, number>();
     const runs = Array.from({ length: 4 }, () => randomUUID());

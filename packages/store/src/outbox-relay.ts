@@ -14,7 +14,17 @@
  * Nothing here remembers a "last id": an outbox id taken by a transaction that commits late
  * is simply a pending row when it becomes visible (field case B03).
  */
-import { backoffDelay, errorText, sleep, type BackoffOptions, type Logger } from '@dvt/service-kit';
+import {
+  Allowlist,
+  backoffDelay,
+  DestinationError,
+  errorText,
+  guardedFetch,
+  sleep,
+  type BackoffOptions,
+  type Logger,
+  type Resolver,
+} from '@dvt/service-kit';
 import type pg from 'pg';
 import type { RunEventListener } from './run-event-listener.ts';
 import { toRunEvent } from './run-state-store.ts';
@@ -39,6 +49,12 @@ export interface OutboxRelayOptions {
   maxAttempts?: number;
   /** Backoff between attempts of one delivery (default 1 s doubling to 5 min). */
   retryBackoff?: BackoffOptions;
+  /**
+   * Which webhook destinations may be reached although they are loopback, private, link-local
+   * or metadata addresses (default: none — such deliveries fail with the reason recorded).
+   * `resolver` replaces DNS in tests.
+   */
+  destinations?: { allowlist: Allowlist; resolver?: Resolver };
 }
 
 export interface RelayCycleResult {
@@ -143,6 +159,7 @@ export class OutboxRelay {
   readonly #deliveryTimeoutMs: number;
   readonly #maxAttempts: number;
   readonly #retryBackoff: BackoffOptions;
+  readonly #destinations: { allowlist: Allowlist; resolver?: Resolver; setting: string };
   #controller: AbortController | undefined;
   #loop: Promise<void> | undefined;
   #wake: (() => void) | undefined;
@@ -160,6 +177,11 @@ export class OutboxRelay {
     this.#deliveryTimeoutMs = options.deliveryTimeoutMs ?? 10_000;
     this.#maxAttempts = options.maxAttempts ?? 25;
     this.#retryBackoff = { initialMs: 1_000, maxMs: 300_000, ...options.retryBackoff };
+    this.#destinations = {
+      allowlist: options.destinations?.allowlist ?? new Allowlist([]),
+      ...(options.destinations?.resolver ? { resolver: options.destinations.resolver } : {}),
+      setting: 'WEBHOOK_ALLOWLIST',
+    };
   }
 
   /** Starts relaying in the background; safe to call twice. */
@@ -354,24 +376,30 @@ export class OutboxRelay {
     const body = JSON.stringify(toRunEvent(event as Parameters<typeof toRunEvent>[0]));
     const timestamp = String(Math.floor(Date.now() / 1000));
     try {
-      const response = await fetch(url, {
-        method: 'POST',
-        redirect: 'manual',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'dvt-outbox-relay',
-          'x-dvt-event-id': row.eventId,
-          'x-dvt-timestamp': timestamp,
-          'x-dvt-signature': signWebhook(secret, timestamp, body),
-          'x-dvt-delivery-attempt': String(attempt),
+      // Resolve, check and pin the address: a subscription must not reach internal services.
+      const response = await guardedFetch(
+        url,
+        {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'dvt-outbox-relay',
+            'x-dvt-event-id': row.eventId,
+            'x-dvt-timestamp': timestamp,
+            'x-dvt-signature': signWebhook(secret, timestamp, body),
+            'x-dvt-delivery-attempt': String(attempt),
+          },
+          body,
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.#deliveryTimeoutMs)]),
         },
-        body,
-        signal: AbortSignal.any([signal, AbortSignal.timeout(this.#deliveryTimeoutMs)]),
-      });
+        this.#destinations,
+      );
       await response.body?.cancel().catch(() => undefined);
       const ok = response.status >= 200 && response.status < 300;
       return { ok, status: response.status, error: ok ? null : `HTTP ${response.status}` };
     } catch (error) {
+      if (error instanceof DestinationError)
+        return { ok: false, status: null, error: error.message };
       const timedOut = (error as Error).name === 'TimeoutError';
       return {
         ok: false,

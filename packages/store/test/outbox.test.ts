@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { isProblemError } from '@dvt/service-kit';
+import { Allowlist, isProblemError } from '@dvt/service-kit';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -65,6 +65,8 @@ function relay(options: Partial<Parameters<typeof createOutboxRelay>[0]> = {}): 
     log: silentLog,
     pollIntervalMs: 100,
     retryBackoff: { initialMs: 100, maxMs: 400 },
+    // The receivers of these tests listen on loopback, which the relay refuses by default.
+    destinations: { allowlist: new Allowlist(['127.0.0.1']) },
     ...options,
   });
   r.start();
@@ -565,5 +567,29 @@ describe('WebhookSubscriptionStore', () => {
     expect((error as Error).message).toMatch(
       /^invalid webhook subscription: url: must be an absolute http:\/\/ or https:\/\/ URL without credentials; secret: must be at least 16 characters; eventTypes\.0: /,
     );
+  });
+});
+
+describe('webhook destinations', () => {
+  it('refuses a loopback receiver unless the allowlist names it, recording why', async () => {
+    const projectId = project();
+    const hook = await receiver();
+    const sub = await hooks.create({ tenantId: TENANT, projectId, url: hook.url });
+    relay({ destinations: { allowlist: new Allowlist([]) }, maxAttempts: 1 });
+    await store.appendEvent(event(randomUUID(), 'RunQueued', { projectId }));
+    await waitUntil(
+      async () => (await undelivered(projectId)) === 0,
+      5000,
+      'the delivery to give up',
+    );
+    const { rows } = await env.pool.query<{ state: string; last_error: string }>(
+      `select state, last_error from webhook_deliveries where subscription_id = $1`,
+      [sub.id],
+    );
+    expect(rows[0]!.state).toBe('dead');
+    expect(rows[0]!.last_error).toMatch(
+      /^refusing to connect to 127\.0\.0\.1 \(127\.0\.0\.1\): it is a loopback, private, link-local or reserved IPv4 address; add the host or address to WEBHOOK_ALLOWLIST/,
+    );
+    expect(hook.received).toHaveLength(0);
   });
 });
