@@ -73,11 +73,15 @@ async function bare(runs: number, n: number, concurrency: number): Promise<numbe
       args: [20, CONCURRENCY],
     });
     const started = performance.now();
-    await client.workflow.execute('bareWorkflow', {
-      taskQueue,
-      workflowId: randomUUID(),
-      args: [STEPS, CONCURRENCY],
-    });
+    await Promise.all(
+      Array.from({ length: runs }, () =>
+        client.workflow.execute('bareWorkflow', {
+          taskQueue,
+          workflowId: randomUUID(),
+          args: [n, concurrency],
+        }),
+      ),
+    );
     return performance.now() - started;
   });
   await client.connection.close();
