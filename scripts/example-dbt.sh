@@ -11,7 +11,7 @@ dbt="$ROOT/.tools/dbt/bin/dbt"
 [[ -x "$dbt" ]] || { echo "dbt not found at $dbt; run: bash scripts/provision.sh" >&2; exit 1; }
 
 export DBT_HOST="${DBT_HOST:-127.0.0.1}" DBT_PORT="${DBT_PORT:-${DVT_PG_PORT:-5432}}"
-export DBT_USER="${DBT_USER:-dvt}" DBT_PASSWORD="${DBT_PASSWORD:-dvt}"
+export DBT_USER="${DBT_USER:-dvt_warehouse}" DBT_PASSWORD="${DBT_PASSWORD:-dvt_warehouse}"
 export DBT_DBNAME="${DBT_DBNAME:-warehouse}" DBT_SCHEMA="${DBT_SCHEMA:-dbt_shop}"
 # dbt would otherwise call home (usage statistics, version check); keep all traffic local.
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false DBT_VERSION_CHECK=false DBT_USE_COLORS=false

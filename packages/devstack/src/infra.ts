@@ -136,6 +136,26 @@ async function canConnect(url: string): Promise<boolean> {
   }
 }
 
+/** Only `owner` (and superusers) may connect to `database`: other roles lose CONNECT. */
+export async function restrictDatabase(
+  adminUrl: string,
+  database: string,
+  owner: string,
+): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(
+      `revoke connect, temporary on database ${pg.escapeIdentifier(database)} from public`,
+    );
+    await client.query(
+      `grant connect, temporary on database ${pg.escapeIdentifier(database)} to ${pg.escapeIdentifier(owner)}`,
+    );
+  } finally {
+    await client.end();
+  }
+}
+
 /** Creates a login role and a database it owns, if they do not exist. */
 export async function ensureDatabase(
   adminUrl: string,
@@ -157,6 +177,11 @@ export async function ensureDatabase(
     if (db.rowCount === 0) {
       const ownerClause = owner ? ` owner ${pg.escapeIdentifier(owner.user)}` : '';
       await client.query(`create database ${pg.escapeIdentifier(database)}${ownerClause}`);
+    } else if (owner) {
+      // A stack created before the owner changed: hand the database over.
+      await client.query(
+        `alter database ${pg.escapeIdentifier(database)} owner to ${pg.escapeIdentifier(owner.user)}`,
+      );
     }
   } finally {
     await client.end();

@@ -12,6 +12,7 @@ import {
   ensurePostgres,
   ensureTemporal,
   PortTakenError,
+  restrictDatabase,
   stopPostgres,
 } from './infra.ts';
 import { nodeBin, postgresDataDir, repoRoot, stackDir } from './paths.ts';
@@ -25,6 +26,12 @@ export const stackSettings = {
   postgresSuperPassword: 'postgres',
   dbUser: 'dvt',
   dbPassword: 'dvt',
+  /**
+   * The warehouse has a role of its own: sql and dbt steps run whatever a plan says, so they
+   * must not run as the owner of the control-plane database.
+   */
+  warehouseUser: 'dvt_warehouse',
+  warehousePassword: 'dvt_warehouse',
   temporalPort: Number(env.DVT_TEMPORAL_PORT ?? 7233),
   temporalUiPort: Number(env.DVT_TEMPORAL_UI_PORT ?? 8088),
   minioPort: Number(env.DVT_MINIO_PORT ?? 9000),
@@ -51,7 +58,7 @@ export function serviceEnv(): Record<string, string> {
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
     HOST: '127.0.0.1',
     DATABASE_URL: `${db}/dvt`,
-    WAREHOUSE_DATABASE_URL: `${db}/warehouse`,
+    WAREHOUSE_DATABASE_URL: `postgres://${s.warehouseUser}:${s.warehousePassword}@127.0.0.1:${s.postgresPort}/warehouse`,
     INTERNAL_API_TOKEN: s.internalToken,
     TEMPORAL_ADDRESS: `127.0.0.1:${s.temporalPort}`,
     TEMPORAL_NAMESPACE: 'default',
@@ -64,6 +71,8 @@ export function serviceEnv(): Record<string, string> {
     PLANNER_URL: `http://127.0.0.1:${s.plannerPort}`,
     ENGINE_URL: `http://127.0.0.1:${s.enginePort}`,
     AUTH_JWT_SECRET: s.jwtSecret,
+    // Dev only: webhooks may go to a receiver on this machine (e.g. a local test server).
+    WEBHOOK_ALLOWLIST: '127.0.0.1,::1,localhost',
     AUTH_ISSUER: 'dvt-dev',
     AUTH_AUDIENCE: 'dvt-api',
     TEMPORAL_UI_URL: `http://localhost:${s.temporalUiPort}`,
@@ -119,7 +128,11 @@ export async function stackUp(
   });
   report('postgres', pgInfo.started, `127.0.0.1:${s.postgresPort}`);
   await ensureDatabase(pgInfo.adminUrl, 'dvt', { user: s.dbUser, password: s.dbPassword });
-  await ensureDatabase(pgInfo.adminUrl, 'warehouse', { user: s.dbUser, password: s.dbPassword });
+  await ensureDatabase(pgInfo.adminUrl, 'warehouse', {
+    user: s.warehouseUser,
+    password: s.warehousePassword,
+  });
+  await restrictDatabase(pgInfo.adminUrl, 'dvt', s.dbUser);
 
   const temporal = await ensureTemporal({
     name: 'temporal',
@@ -202,6 +215,7 @@ DVT+ native stack is up:
   temporal UI  http://localhost:${s.temporalUiPort}
   minio        http://localhost:${s.minioPort}  (console http://localhost:${s.minioConsolePort}, ${s.minioAccessKey} / ${s.minioSecretKey})
   postgres     postgres://${s.dbUser}:${s.dbPassword}@127.0.0.1:${s.postgresPort}/dvt
+  warehouse    postgres://${s.warehouseUser}:${s.warehousePassword}@127.0.0.1:${s.postgresPort}/warehouse
 Logs: pnpm stack logs <name>   Stop: pnpm stack down`);
 }
 

@@ -46,7 +46,7 @@ const env = {
 };
 const fixturesDir =
   process.env.DVT_FIXTURES_DIR ?? path.resolve(repoRoot, '..', 'shared', 'fixtures');
-const warehouseUrl = `postgres://${stackSettings.dbUser}:${stackSettings.dbPassword}@127.0.0.1:${ports.DVT_PG_PORT}/warehouse`;
+const warehouseUrl = `postgres://${stackSettings.warehouseUser}:${stackSettings.warehousePassword}@127.0.0.1:${ports.DVT_PG_PORT}/warehouse`;
 
 function stack(...args: string[]) {
   return run(process.execPath, ['--conditions=source', 'scripts/stack.ts', ...args], {
@@ -177,6 +177,17 @@ describe('native stack and main job', () => {
     expect(stdout.match(/\/healthz 200/g)).toHaveLength(3);
   });
 
+  it('keeps the warehouse role out of the control-plane database', async () => {
+    const url = warehouseUrl.replace(/\/warehouse$/, '/dvt');
+    const client = new pg.Client({ connectionString: url });
+    const error = await client.connect().then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    await client.end().catch(() => undefined);
+    expect(error?.message).toMatch(/permission denied for database "dvt"/);
+  });
+
   it('is safe to bring up twice: nothing new is started', async () => {
     const before = pids().sort();
     const { stdout } = await stack('up', '--no-build');
@@ -232,8 +243,8 @@ describe('native stack and main job', () => {
             ...dbtEnv,
             DBT_SCHEMA: 'dbt_ref',
             DBT_HOST: '127.0.0.1',
-            DBT_USER: 'dvt',
-            DBT_PASSWORD: 'dvt',
+            DBT_USER: stackSettings.warehouseUser,
+            DBT_PASSWORD: stackSettings.warehousePassword,
             DBT_DBNAME: 'warehouse',
             DBT_SEND_ANONYMOUS_USAGE_STATS: 'false',
           },

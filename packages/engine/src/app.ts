@@ -3,7 +3,13 @@
  * run state and artifact stores, SQL targets, health probes and the engine routes. No I/O
  * until `start()`.
  */
-import { createArtifactStore, createRunStateStore, migrate } from '@dvt/store';
+import {
+  createArtifactStore,
+  createOutboxRelay,
+  createRunEventListener,
+  createRunStateStore,
+  migrate,
+} from '@dvt/store';
 import {
   createHttpServer,
   createMetrics,
@@ -17,7 +23,7 @@ import {
 import type { FastifyInstance } from 'fastify';
 import { createActivities } from './activities.ts';
 import { sqlTargetUrls, type EngineConfig } from './config.ts';
-import { Allowlist } from './executors/ssrf.ts';
+import { Allowlist } from '@dvt/service-kit';
 import { TargetRegistry } from './executors/targets.ts';
 import { registerEngineRoutes } from './routes.ts';
 import { RunService } from './runs.ts';
@@ -96,6 +102,17 @@ export function createEngineService(config: EngineConfig, log: Logger): EngineSe
     settings: runSettings(config),
     log,
   });
+  // The outbox relay delivers run events to webhook subscriptions (DESIGN §6). Several engines
+  // may run it at once: rows are claimed with SKIP LOCKED, so nothing is delivered twice.
+  const listener = createRunEventListener({ connectionString: config.DATABASE_URL, log });
+  const relay = config.OUTBOX_RELAY_ENABLED
+    ? createOutboxRelay({
+        pool: database.pool,
+        log,
+        listener,
+        destinations: { allowlist: new Allowlist(config.WEBHOOK_ALLOWLIST) },
+      })
+    : undefined;
   health.register('postgres', database.probe);
   health.register('temporal', temporal.probe);
   health.register('worker', worker.probe);
@@ -117,6 +134,10 @@ export function createEngineService(config: EngineConfig, log: Logger): EngineSe
       database.start();
       temporal.start();
       worker.start();
+      if (relay) {
+        listener.start();
+        relay.start();
+      }
       void retryForever(() => artifacts.init(), {
         signal: abort.signal,
         initialMs: 250,
@@ -132,6 +153,8 @@ export function createEngineService(config: EngineConfig, log: Logger): EngineSe
       stopped ??= (async () => {
         abort.abort(new Error('stopping'));
         await app.close();
+        await relay?.stop();
+        await listener.stop();
         await worker.stop();
         await temporal.stop();
         await targets.close();

@@ -75,6 +75,16 @@ export const engineEnvSchema = z
     ENGINE_STICKY_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(5_000),
     /** Private hosts, addresses or CIDR ranges that http steps may reach anyway. */
     HTTP_ALLOWLIST: allowlist.default([]),
+    /**
+     * Loopback, private or link-local webhook destinations the outbox relay may reach
+     * (hosts, addresses or CIDRs, comma separated); none by default.
+     */
+    WEBHOOK_ALLOWLIST: allowlist.default([]),
+    /** Run the outbox relay (webhook deliveries) in this engine process (default true). */
+    OUTBOX_RELAY_ENABLED: z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
     /** Largest response body an http step keeps, in bytes (default 1 MiB). */
     HTTP_MAX_RESPONSE_BYTES: z.coerce
       .number()

@@ -5,7 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import {
   backoffDelay,
   errorText,
@@ -35,6 +41,29 @@ export function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workfl
     return { workflowBundle: { codePath: bundle } };
   const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
   return { workflowsPath: fileURLToPath(new URL(`./workflows/index.${ext}`, import.meta.url)) };
+}
+
+let runtimeInstalled = false;
+
+/**
+ * Sends the Temporal SDK's own log lines (worker state changes, poll errors) through the
+ * service's pino logger as JSON, at warn and above. The runtime is per process and can be
+ * installed once, before the first connection; later calls (tests running several engines
+ * in one process) keep the first.
+ */
+function installRuntimeLogger(log: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({
+      logger: new DefaultLogger('WARN', (entry) => {
+        const level = entry.level === 'ERROR' ? 'error' : entry.level === 'WARN' ? 'warn' : 'info';
+        log[level]({ temporal: entry.meta }, entry.message);
+      }),
+    });
+  } catch {
+    // Already installed by someone else in this process; their logger stays.
+  }
 }
 
 export class EngineWorker {
@@ -69,6 +98,7 @@ export class EngineWorker {
       try {
         await this.#options.connector.ready();
         if (signal.aborted) return;
+        installRuntimeLogger(log);
         this.#connection = await NativeConnection.connect({ address: this.#options.address });
         this.#worker = await Worker.create({
           connection: this.#connection,

@@ -44,7 +44,10 @@ export class DestinationError extends Error {
   }
 }
 
-const forbidden = new BlockList();
+// One list per family: Node's BlockList matches IPv4 addresses against IPv6 rules such as
+// ::/96 (IPv4-compatible), which would refuse every public IPv4 address.
+const forbidden4 = new BlockList();
+const forbidden6 = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -61,7 +64,7 @@ for (const [net, prefix] of [
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const) {
-  forbidden.addSubnet(net, prefix, 'ipv4');
+  forbidden4.addSubnet(net, prefix, 'ipv4');
 }
 for (const [net, prefix] of [
   ['::', 128],
@@ -72,8 +75,15 @@ for (const [net, prefix] of [
   ['ff00::', 8],
   ['2001:db8::', 32],
   ['100::', 64],
+  // Addresses that embed an IPv4 address a gateway may translate to: IPv4-compatible and
+  // -mapped forms not caught below, IPv4-translated (SIIT), local-use NAT64 and 6to4.
+  ['::', 96],
+  ['::ffff:0:0', 96],
+  ['::ffff:0:0:0', 96],
+  ['64:ff9b:1::', 48],
+  ['2002::', 16],
 ] as const) {
-  forbidden.addSubnet(net, prefix, 'ipv6');
+  forbidden6.addSubnet(net, prefix, 'ipv6');
 }
 
 /** The IPv4 address inside an IPv4-mapped, -compatible or NAT64 IPv6 address, if any. */
@@ -97,12 +107,12 @@ export function forbiddenReason(address: string): string | undefined {
   if (family === 6) {
     const inner = embeddedIpv4(address);
     if (inner) return forbiddenReason(inner);
-    return forbidden.check(address, 'ipv6')
+    return forbidden6.check(address, 'ipv6')
       ? 'a loopback, private, link-local or reserved IPv6 address'
       : undefined;
   }
   if (address === '169.254.169.254') return 'the cloud metadata address';
-  return forbidden.check(address, 'ipv4')
+  return forbidden4.check(address, 'ipv4')
     ? 'a loopback, private, link-local or reserved IPv4 address'
     : undefined;
 }

@@ -25,6 +25,11 @@ describe('forbiddenReason', () => {
     ['::ffff:7f00:1', 'loopback'],
     ['fd00::1', 'IPv6'],
     ['fe80::1', 'IPv6'],
+    ['::ffff:0:7f00:1', 'IPv6'],
+    ['::7f00:1', 'IPv6'],
+    ['64:ff9b:1::a9fe:a9fe', 'IPv6'],
+    ['2002:7f00:1::1', 'IPv6'],
+    ['2002:a9fe:a9fe::1', 'IPv6'],
   ])('refuses %s', (address, why) => {
     expect(forbiddenReason(address)).toContain(why);
   });
