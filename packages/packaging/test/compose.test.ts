@@ -439,7 +439,8 @@ describe('service variables (DESIGN §2)', () => {
       PORT: '8082',
       NODE_ENV: 'development',
       DATABASE_URL: 'postgres://dvt:dev-only-dvt-password@postgres:5432/dvt',
-      WAREHOUSE_DATABASE_URL: 'postgres://dvt:dev-only-dvt-password@postgres:5432/warehouse',
+      WAREHOUSE_DATABASE_URL:
+        'postgres://dvt_warehouse:dev-only-warehouse-password@postgres:5432/warehouse',
       TEMPORAL_ADDRESS: 'temporal:7233',
       ARTIFACT_S3_ENDPOINT: 'http://minio:9000',
       SHUTDOWN_GRACE_MS: '10000',

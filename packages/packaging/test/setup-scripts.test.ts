@@ -77,6 +77,7 @@ describe('docker/postgres/setup.sh (the db-setup job) against real PostgreSQL', 
     DVT_DB_USER: `pkg_dvt_${tag}`,
     DVT_DB_NAME: `pkg_dvt_${tag}`,
     WAREHOUSE_DB_NAME: `pkg_wh_${tag}`,
+    WAREHOUSE_DB_USER: `pkg_wh_${tag}`,
     TEMPORAL_DB_USER: `pkg_tmp_${tag}`,
     TEMPORAL_DB_NAME: `pkg_tmp_${tag}`,
     TEMPORAL_VISIBILITY_DB_NAME: `pkg_tmpvis_${tag}`,
@@ -92,6 +93,7 @@ describe('docker/postgres/setup.sh (the db-setup job) against real PostgreSQL', 
     ...connection,
     ...names,
     DVT_DB_PASSWORD: passwords.dvt,
+    WAREHOUSE_DB_PASSWORD: 'wh-pass',
     TEMPORAL_DB_PASSWORD: passwords.temporal,
   });
 
@@ -104,7 +106,7 @@ describe('docker/postgres/setup.sh (the db-setup job) against real PostgreSQL', 
     ]) {
       await adminQuery(`drop database if exists ${pg.escapeIdentifier(db)} with (force)`);
     }
-    for (const role of [names.DVT_DB_USER, names.TEMPORAL_DB_USER]) {
+    for (const role of [names.DVT_DB_USER, names.WAREHOUSE_DB_USER, names.TEMPORAL_DB_USER]) {
       await adminQuery(`drop role if exists ${pg.escapeIdentifier(role)}`);
     }
   });
@@ -122,7 +124,7 @@ describe('docker/postgres/setup.sh (the db-setup job) against real PostgreSQL', 
     );
     expect(second).toEqual(first);
     expect(second.stdout).toBe(
-      `db-setup: roles ${names.DVT_DB_USER}, ${names.TEMPORAL_DB_USER} and databases ${names.DVT_DB_NAME}, ${names.WAREHOUSE_DB_NAME}, ${names.TEMPORAL_DB_NAME}, ${names.TEMPORAL_VISIBILITY_DB_NAME} are in place\n`,
+      `db-setup: roles ${names.DVT_DB_USER}, ${names.WAREHOUSE_DB_USER}, ${names.TEMPORAL_DB_USER} and databases ${names.DVT_DB_NAME}, ${names.WAREHOUSE_DB_NAME}, ${names.TEMPORAL_DB_NAME}, ${names.TEMPORAL_VISIBILITY_DB_NAME} are in place\n`,
     );
     const owners = await adminQuery<{ datname: string; owner: string }>(
       `select datname, pg_get_userbyid(datdba) as owner from pg_database where datname like $1 order by datname`,
@@ -133,18 +135,24 @@ describe('docker/postgres/setup.sh (the db-setup job) against real PostgreSQL', 
         { datname: names.DVT_DB_NAME, owner: names.DVT_DB_USER },
         { datname: names.TEMPORAL_DB_NAME, owner: names.TEMPORAL_DB_USER },
         { datname: names.TEMPORAL_VISIBILITY_DB_NAME, owner: names.TEMPORAL_DB_USER },
-        { datname: names.WAREHOUSE_DB_NAME, owner: names.DVT_DB_USER },
+        { datname: names.WAREHOUSE_DB_NAME, owner: names.WAREHOUSE_DB_USER },
       ].sort((a, b) => a.datname.localeCompare(b.datname)),
     );
     const roles = await adminQuery<{ rolname: string; rolsuper: boolean; rolcreatedb: boolean }>(
       `select rolname, rolsuper, rolcreatedb from pg_roles where rolname like $1 order by rolname`,
       [`pkg_%${tag}`],
     );
-    expect(roles).toEqual([
-      { rolname: names.DVT_DB_USER, rolsuper: false, rolcreatedb: false },
-      { rolname: names.TEMPORAL_DB_USER, rolsuper: false, rolcreatedb: false },
-    ]);
-    expect(await canLogin(names.DVT_DB_USER, 'pw-one', names.WAREHOUSE_DB_NAME)).toBe(true);
+    expect(roles).toEqual(
+      [
+        { rolname: names.DVT_DB_USER, rolsuper: false, rolcreatedb: false },
+        { rolname: names.TEMPORAL_DB_USER, rolsuper: false, rolcreatedb: false },
+        { rolname: names.WAREHOUSE_DB_USER, rolsuper: false, rolcreatedb: false },
+      ].sort((a, b) => a.rolname.localeCompare(b.rolname)),
+    );
+    expect(await canLogin(names.DVT_DB_USER, 'pw-one', names.DVT_DB_NAME)).toBe(true);
+    expect(await canLogin(names.WAREHOUSE_DB_USER, 'wh-pass', names.WAREHOUSE_DB_NAME)).toBe(true);
+    // Plan-supplied SQL runs as the warehouse role: it must not reach the control plane.
+    expect(await canLogin(names.WAREHOUSE_DB_USER, 'wh-pass', names.DVT_DB_NAME)).toBe(false);
     expect(
       await canLogin(names.TEMPORAL_DB_USER, "it's-two", names.TEMPORAL_VISIBILITY_DB_NAME),
     ).toBe(true);
