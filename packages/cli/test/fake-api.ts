@@ -13,6 +13,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { jwtVerify } from 'jose';
+import type { RunEvent } from '@dvt/contracts';
 
 export interface FakeStep {
   id: string;
@@ -20,24 +21,8 @@ export interface FakeStep {
   needs: string[];
 }
 
-export interface FakeRunEvent {
-  eventId: string;
-  runId: string;
-  runSeq: number;
-  idempotencyKey: string;
-  tenantId: string;
-  projectId: string;
-  environment: string;
-  planId: string;
-  planVersion: string;
-  stepId: string | null;
-  logicalAttemptId: string;
-  attempt: number | null;
-  eventType: string;
-  payload: Record<string, unknown>;
-  emittedAt: string;
-  persistedAt: string;
-}
+/** An event as the real api sends it, with any event type (tests send made-up ones too). */
+export type FakeRunEvent = Omit<RunEvent, 'eventType'> & { eventType: string };
 
 export interface FakeRun {
   runId: string;
