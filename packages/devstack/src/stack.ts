@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   ensureDatabase,
@@ -15,7 +16,7 @@ import {
   restrictDatabase,
   stopPostgres,
 } from './infra.ts';
-import { nodeBin, postgresDataDir, repoRoot, stackDir } from './paths.ts';
+import { isRoot, nodeBin, postgresDataDir, repoRoot, stackDir } from './paths.ts';
 import { httpOk, portOpen, readManaged, startDetached, stopManaged, waitFor } from './process.ts';
 
 const env = process.env;
@@ -191,15 +192,36 @@ async function startService(name: ServiceName): Promise<void> {
   if (await portOpen(port)) throw new PortTakenError(name, port, `DVT_${name.toUpperCase()}_PORT`);
   const entry = path.join(repoRoot, 'packages', name, 'dist', 'index.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing; run: pnpm build`);
+  const command = existsSync(nodeBin) ? nodeBin : process.execPath;
+  const user = unprivilegedUser([command, entry]);
   startDetached({
     name,
-    command: existsSync(nodeBin) ? nodeBin : process.execPath,
+    command,
     args: [entry],
     cwd: path.join(repoRoot, 'packages', name),
-    env: { ...process.env, ...serviceEnv(), PORT: String(port) },
+    env: { ...process.env, ...serviceEnv(), PORT: String(port), HOME: os.tmpdir() },
     runDir,
+    ...(user ? { user } : {}),
   });
-  report(name, true, `http://127.0.0.1:${port}`);
+  report(name, true, `http://127.0.0.1:${port}${user ? ' (as nobody)' : ''}`);
+}
+
+/**
+ * As root, the services run as `nobody`, as they do in their image — when that user can read
+ * the checkout (a checkout under /root cannot be read by others; then they run as root and the
+ * stack says so).
+ */
+function unprivilegedUser(files: string[]): { uid: number; gid: number } | undefined {
+  if (!isRoot()) return undefined;
+  try {
+    const uid = Number(execFileSync('id', ['-u', 'nobody']).toString().trim());
+    const gid = Number(execFileSync('id', ['-g', 'nobody']).toString().trim());
+    for (const file of files) execFileSync('test', ['-r', file], { uid, gid, stdio: 'ignore' });
+    return { uid, gid };
+  } catch {
+    console.log('stack: the checkout is not readable by user nobody; services run as root');
+    return undefined;
+  }
 }
 
 function report(name: string, started: boolean, where: string): void {

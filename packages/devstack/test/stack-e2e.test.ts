@@ -177,6 +177,25 @@ describe('native stack and main job', () => {
     expect(stdout.match(/\/healthz 200/g)).toHaveLength(3);
   });
 
+  it('runs the services unprivileged when started as root', async () => {
+    if (process.getuid?.() !== 0) return;
+    const nobody = Number((await run('id', ['-u', 'nobody'])).stdout.trim());
+    const readable = await run('test', ['-r', path.join(repoRoot, 'packages/api/dist/index.js')], {
+      uid: nobody,
+    }).then(
+      () => true,
+      () => false,
+    );
+    const dir = path.join(stackDir, 'run');
+    for (const name of ['api', 'planner', 'engine']) {
+      const { pid } = JSON.parse(readFileSync(path.join(dir, `${name}.pid`), 'utf8')) as {
+        pid: number;
+      };
+      const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+      expect(uid, name).toBe(readable ? nobody : 0);
+    }
+  });
+
   it('keeps the warehouse role out of the control-plane database', async () => {
     const url = warehouseUrl.replace(/\/warehouse$/, '/dvt');
     const client = new pg.Client({ connectionString: url });
