@@ -19,6 +19,7 @@ import {
   ServiceDatabase,
   TemporalConnector,
   type Logger,
+  type Resolver,
   type RunnableService,
 } from '@dvt/service-kit';
 import type { FastifyInstance } from 'fastify';
@@ -28,6 +29,7 @@ import { InternalClient } from './clients/internal-client.ts';
 import { PlannerClient } from './clients/planner-client.ts';
 import type { ApiConfig } from './config.ts';
 import { ApiKeyRepository } from './data/api-keys.ts';
+import { ArtifactLinkRepository } from './data/artifact-links.ts';
 import { AuditLog } from './data/audit.ts';
 import { PlanRepository } from './data/plans.ts';
 import { ProjectRepository } from './data/projects.ts';
@@ -46,7 +48,16 @@ export interface ApiService extends RunnableService {
 
 export const API_VERSION = '1.0.0';
 
-export function createApiService(config: ApiConfig, log: Logger): ApiService {
+export interface ApiServiceOptions {
+  /** Resolves webhook hosts for the destination check (tests pass a fake; default: DNS). */
+  resolver?: Resolver;
+}
+
+export function createApiService(
+  config: ApiConfig,
+  log: Logger,
+  options: ApiServiceOptions = {},
+): ApiService {
   const health = new HealthRegistry({ timeoutMs: config.HEALTH_PROBE_TIMEOUT_MS });
   const metrics = createMetrics('api');
   const database = new ServiceDatabase({
@@ -89,9 +100,12 @@ export function createApiService(config: ApiConfig, log: Logger): ApiService {
     webhooks: createWebhookSubscriptionStore({ pool, log }),
     runs,
     artifacts,
+    artifactLinks: new ArtifactLinkRepository(pool),
+    ...(options.resolver ? { resolver: options.resolver } : {}),
     planner: new PlannerClient(
       internal('planner', config.PLANNER_URL),
       config.PLANNER_COMPILE_TIMEOUT_MS,
+      config.PLAN_BODY_LIMIT_BYTES,
     ),
     engine: new EngineClient(internal('engine', config.ENGINE_URL)),
     streams: {
@@ -118,6 +132,7 @@ export function createApiService(config: ApiConfig, log: Logger): ApiService {
         audience: config.AUTH_AUDIENCE,
         tenantClaim: config.AUTH_TENANT_CLAIM,
         rolesClaim: config.AUTH_ROLES_CLAIM,
+        maxTokenTtlSeconds: config.AUTH_MAX_TOKEN_TTL_SECONDS,
       }),
       projects,
       runRequests,

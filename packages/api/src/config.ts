@@ -27,6 +27,30 @@ export const apiEnvSchema = z
     AUTH_AUDIENCE: z.string().default('dvt-api'),
     AUTH_TENANT_CLAIM: z.string().default('tenant'),
     AUTH_ROLES_CLAIM: z.string().default('roles'),
+    /**
+     * Longest token lifetime accepted (exp - iat; exp - now for a token without iat), in
+     * seconds (default 24 h). Bounds the damage of a leaked dev token; identity providers
+     * issue much shorter ones.
+     */
+    AUTH_MAX_TOKEN_TTL_SECONDS: z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(24 * 60 * 60),
+    /**
+     * Loopback, private or link-local webhook destinations a subscription may name anyway
+     * (hosts, addresses or CIDRs, comma separated; none by default). Same format and meaning
+     * as the engine's WEBHOOK_ALLOWLIST, which the relay checks again at delivery.
+     */
+    WEBHOOK_ALLOWLIST: z
+      .string()
+      .default('')
+      .transform((text) =>
+        text
+          .split(',')
+          .map((entry) => entry.trim().toLowerCase())
+          .filter((entry) => entry !== ''),
+      ),
     /** Base of the Temporal UI, for run links (e.g. http://localhost:8088). */
     TEMPORAL_UI_URL: httpUrl.default('http://localhost:8088'),
     /** Base URL clients use to reach this api, for links in responses. */

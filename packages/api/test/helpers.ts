@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '@dvt/service-kit';
 import { createRunStateStore } from '@dvt/store';
 import { createTestDatabase, testTemporalAddress, type TestDatabase } from '@dvt/testkit';
-import { createApiService, type ApiService } from '../src/app.ts';
+import { createApiService, type ApiService, type ApiServiceOptions } from '../src/app.ts';
 import { loadApiConfig, type ApiConfig } from '../src/config.ts';
 import { mintDevToken } from '../src/mint-token.ts';
 
@@ -53,6 +53,7 @@ export interface ApiHarness {
 export async function startApi(
   env: Record<string, string> = {},
   existingDb?: TestDatabase,
+  options: ApiServiceOptions = {},
 ): Promise<ApiHarness> {
   const db = existingDb ?? (await createTestDatabase('api'));
   const port = await freePort();
@@ -80,7 +81,7 @@ export async function startApi(
     },
   });
   const log = createLogger({ service: 'api-test', level: 'info', destination });
-  const service = createApiService(config, log);
+  const service = createApiService(config, log, options);
   await service.start();
   for (let i = 0; i < 200 && !service.database.migrated; i++)
     await new Promise((r) => setTimeout(r, 50));

@@ -104,8 +104,10 @@ describe('B14: WebSocket upgrade checks before 101', () => {
       Origin: 'https://evil.example',
     });
     expect(reply.startsWith('HTTP/1.1 403 ')).toBe(true);
-    expect(reply).toContain('"code":"FORBIDDEN"');
-    expect(reply).toContain('the request Origin is not allowed; add it to ALLOWED_ORIGINS');
+    expect(reply).toContain('"code":"ORIGIN_NOT_ALLOWED"');
+    expect(reply).toContain(
+      "requests from the web origin https://evil.example are not accepted; the api's operator can add it to ALLOWED_ORIGINS",
+    );
     expect(reply).not.toContain('runSeq');
   });
 

@@ -18,6 +18,10 @@ export const errorCodes = {
     status: 403,
     meaning: 'The credential is valid but its roles do not allow this action.',
   },
+  ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    meaning: 'The request’s Origin header names a site this service does not accept requests from.',
+  },
   NOT_FOUND: { status: 404, meaning: 'No such resource in the caller’s tenant.' },
   CONFLICT: {
     status: 409,
@@ -66,6 +70,11 @@ export const errorCodes = {
   PLAN_CAPABILITY_MISSING: {
     status: 422,
     meaning: 'The engine cannot run some steps; the problem names them and what is missing.',
+  },
+  WEBHOOK_DESTINATION_FORBIDDEN: {
+    status: 422,
+    meaning:
+      'A webhook URL points at a loopback, private, link-local or metadata address (or does not resolve).',
   },
   MANIFEST_INVALID: {
     status: 422,

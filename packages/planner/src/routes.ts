@@ -45,14 +45,21 @@ const MiB = 1024 * 1024;
 export interface PlannerRouteDeps {
   pool: pg.Pool;
   log: Logger;
-  config: Pick<PlannerConfig, 'INTERNAL_API_TOKEN' | 'ENGINE_URL' | 'APPROVAL_BUDGET_MS'>;
+  config: Pick<PlannerConfig, 'INTERNAL_API_TOKEN' | 'ENGINE_URL' | 'APPROVAL_BUDGET_MS'> & {
+    /** Body limit of compile and capability-check, in bytes, when the config sets one. */
+    COMPILE_BODY_LIMIT_BYTES?: number | undefined;
+  };
   /** Reads step history; a PlannerHistory on `pool` when absent. */
   history?: Pick<PlannerHistory, 'load'>;
   /** How long to wait for the engine's capabilities, in ms (default 2000). */
   engineTimeoutMs?: number;
   /** Body limit of the validate route, in bytes (default 1 MiB). */
   validateBodyLimit?: number;
-  /** Body limit of the compile and capability-check routes, in bytes (default 16 MiB). */
+  /**
+   * Body limit of the compile and capability-check routes, in bytes; else the config's
+   * COMPILE_BODY_LIMIT_BYTES; else 64 MiB, the api's default PLAN_BODY_LIMIT_BYTES, so a
+   * manifest the api accepts is not refused here.
+   */
   compileBodyLimit?: number;
   /** Plan limits on top of the engine's. */
   planLimits?: Partial<PlanLimits>;
@@ -103,7 +110,7 @@ const CompileBody = z
 export function registerPlannerRoutes(app: FastifyInstance, deps: PlannerRouteDeps): void {
   const guard = requireInternalToken(deps.config.INTERNAL_API_TOKEN);
   const history = deps.history ?? new PlannerHistory(deps.pool);
-  const compileLimit = deps.compileBodyLimit ?? 16 * MiB;
+  const compileLimit = deps.compileBodyLimit ?? deps.config.COMPILE_BODY_LIMIT_BYTES ?? 64 * MiB;
 
   const capabilitiesFor = async (given: EngineCapabilities | undefined) => {
     if (given) return given;

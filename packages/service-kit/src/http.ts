@@ -141,6 +141,18 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
         req.url,
       );
     }
+    if (isPostgresUnavailable(error)) {
+      req.log.warn({ err: error }, 'postgres unavailable');
+      return sendProblem(
+        reply,
+        new ProblemError(
+          'DEPENDENCY_UNAVAILABLE',
+          'the database (postgres) is not reachable; retry shortly',
+          { dependency: 'postgres' },
+        ),
+        req.url,
+      );
+    }
     req.log.error({ err: error }, 'unhandled error');
     return sendProblem(
       reply,
@@ -204,3 +216,45 @@ export function requireInternalToken(token: string) {
 }
 
 export { problemBody };
+
+// Socket errors reaching this handler unwrapped come from the database: the clients of other
+// dependencies (internal services, S3, Temporal) turn theirs into problems naming them.
+const CONNECTION_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']);
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+const CONNECTION_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error and is not queryable',
+  'Cannot use a pool after calling end on the pool',
+];
+
+/**
+ * Whether an error (or one of its causes) means PostgreSQL cannot be reached or is refusing
+ * work: socket errors of node-postgres, its "Connection terminated" and pool timeouts,
+ * SQLSTATE class 08 (connection exception), 57P01–57P03 (shutdown, cannot connect now) and
+ * 53300 (too many connections). These are the database being away, not a bug: 503.
+ */
+function isPostgresUnavailable(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  const queue: unknown[] = [error];
+  while (queue.length > 0) {
+    const current = queue.shift();
+    if (typeof current !== 'object' || current === null || seen.has(current)) continue;
+    seen.add(current);
+    const { code, message, cause, errors } = current as {
+      code?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      errors?: unknown;
+    };
+    if (typeof code === 'string') {
+      if (CONNECTION_ERRNOS.has(code) || UNAVAILABLE_SQLSTATES.has(code)) return true;
+      if (/^08[0-9A-Z]{3}$/.test(code)) return true;
+    }
+    if (typeof message === 'string' && CONNECTION_MESSAGES.some((m) => message.includes(m)))
+      return true;
+    queue.push(cause);
+    if (Array.isArray(errors)) queue.push(...errors);
+  }
+  return false;
+}

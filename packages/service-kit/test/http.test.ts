@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import {
   createHttpServer,
@@ -108,5 +110,61 @@ describe('createHttpServer', () => {
     expect(res.headers['content-type']).toContain('text/plain');
     expect(res.body).toContain('dvt_http_request_duration_seconds_bucket');
     expect(res.body).toContain('route="/livez"');
+  });
+
+  it('answers 503 DEPENDENCY_UNAVAILABLE naming postgres when the database cannot be reached', async () => {
+    // A loopback port nobody listens on: node-postgres fails with ECONNREFUSED.
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+    });
+    const pool = new pg.Pool({ host: '127.0.0.1', port, user: 'x', connectionTimeoutMillis: 2000 });
+    const app = build();
+    app.get('/db', async () => pool.query('select 1'));
+    const sqlstate = (code: string) => Object.assign(new Error(`pg says ${code}`), { code });
+    const thrown: Record<string, Error> = {
+      shutdown: sqlstate('57P01'),
+      cannotConnectNow: sqlstate('57P03'),
+      tooManyConnections: sqlstate('53300'),
+      connectionException: sqlstate('08006'),
+      terminated: new Error('Connection terminated unexpectedly'),
+      acquireTimeout: new Error('timeout exceeded when trying to connect'),
+      wrapped: new Error('query failed', { cause: sqlstate('ECONNRESET') }),
+      syntax: sqlstate('42601'),
+    };
+    for (const [name, error] of Object.entries(thrown)) {
+      app.get(`/throw/${name}`, async () => {
+        throw error;
+      });
+    }
+    try {
+      const res = await app.inject({ method: 'GET', url: '/db' });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({
+        code: 'DEPENDENCY_UNAVAILABLE',
+        dependency: 'postgres',
+        detail: 'the database (postgres) is not reachable; retry shortly',
+      });
+      const statuses: Record<string, number> = {};
+      for (const name of Object.keys(thrown)) {
+        const answer = await app.inject({ method: 'GET', url: `/throw/${name}` });
+        statuses[name] = answer.statusCode;
+        if (answer.statusCode === 503) expect(answer.json().dependency).toBe('postgres');
+      }
+      expect(statuses).toEqual({
+        shutdown: 503,
+        cannotConnectNow: 503,
+        tooManyConnections: 503,
+        connectionException: 503,
+        terminated: 503,
+        acquireTimeout: 503,
+        wrapped: 503,
+        syntax: 500,
+      });
+    } finally {
+      await pool.end();
+    }
   });
 });

@@ -40,10 +40,32 @@ export interface AuthenticatorOptions {
   tenantClaim: string;
   /** Claim holding the roles: an array of strings or one space-separated string. */
   rolesClaim: string;
+  /** Longest accepted token lifetime (exp - iat, or exp - now without iat), in seconds. */
+  maxTokenTtlSeconds?: number | undefined;
 }
 
 export const API_KEY_PREFIX = 'dvtk_';
 const ASYMMETRIC = ['RS256', 'ES256'];
+
+/**
+ * What claim values may be: the tenant id is stored and compared in every query, so it is a
+ * plain identifier; subject and roles land in audit rows and logs, so they may not hold
+ * control characters (U+0000 included, which PostgreSQL text cannot hold) and are bounded.
+ */
+const TENANT_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+const MAX_SUBJECT_LENGTH = 256;
+const MAX_ROLE_LENGTH = 200;
+const MAX_ROLES = 100;
+
+function isPrintable(value: string, maxLength: number): boolean {
+  if (value.length < 1 || value.length > maxLength) return false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    // C0 controls (U+0000 included), DEL and C1 controls.
+    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f)) return false;
+  }
+  return true;
+}
 
 export class Authenticator {
   readonly #options: AuthenticatorOptions;
@@ -103,19 +125,46 @@ export class Authenticator {
   }
 
   #principalFromClaims(payload: JWTPayload): Principal {
-    const tenant = claimAt(payload, this.#options.tenantClaim);
+    const { tenantClaim, rolesClaim } = this.#options;
+    const tenant = claimAt(payload, tenantClaim);
     if (typeof tenant !== 'string' || tenant === '') {
+      throw unauthenticated(`the token has no ${tenantClaim} claim with the tenant id`);
+    }
+    if (!TENANT_PATTERN.test(tenant)) {
       throw unauthenticated(
-        `the token has no ${this.#options.tenantClaim} claim with the tenant id`,
+        `the token's ${tenantClaim} claim is not a valid tenant id: use 1–128 letters, digits, '.', '_', ':', '@' or '-', starting with a letter or digit`,
       );
     }
-    const raw = claimAt(payload, this.#options.rolesClaim);
+    const subject = payload.sub!;
+    if (!isPrintable(subject, MAX_SUBJECT_LENGTH)) {
+      throw unauthenticated(
+        `the token's sub claim is not valid: use 1–${MAX_SUBJECT_LENGTH} characters without control characters`,
+      );
+    }
+    const maxTtl = this.#options.maxTokenTtlSeconds;
+    if (maxTtl !== undefined && typeof payload.exp === 'number') {
+      const issuedAt = typeof payload.iat === 'number' ? payload.iat : Date.now() / 1000;
+      if (payload.exp - issuedAt > maxTtl) {
+        throw unauthenticated(
+          `the token lives longer than the ${maxTtl} s this api accepts (exp - iat, AUTH_MAX_TOKEN_TTL_SECONDS); issue a shorter-lived token`,
+        );
+      }
+    }
+    const raw = claimAt(payload, rolesClaim);
     const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(' ') : [];
+    if (
+      list.length > MAX_ROLES ||
+      list.some((r) => typeof r === 'string' && r !== '' && !isPrintable(r, MAX_ROLE_LENGTH))
+    ) {
+      throw unauthenticated(
+        `the token's ${rolesClaim} claim is not valid: at most ${MAX_ROLES} roles of 1–${MAX_ROLE_LENGTH} characters without control characters`,
+      );
+    }
     const grants = list.flatMap((r) => (typeof r === 'string' ? (parseGrant(r) ?? []) : []));
     return {
       tenantId: tenant,
-      subject: payload.sub!,
-      credential: `jwt:${payload.sub}`,
+      subject,
+      credential: `jwt:${subject}`,
       kind: 'jwt',
       grants,
       expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : null,

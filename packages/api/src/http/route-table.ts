@@ -171,12 +171,11 @@ function createGuard(route: ApiRoute, deps: RouteTableDeps) {
   return async (req: FastifyRequest): Promise<void> => {
     const origin = req.headers.origin;
     if (origin !== undefined && !deps.allowedOrigins.includes(origin)) {
+      // Refused before any credential is looked at: this says nothing about the caller's roles.
       throw new ProblemError(
-        'FORBIDDEN',
-        'the request Origin is not allowed; add it to ALLOWED_ORIGINS',
-        {
-          origin,
-        },
+        'ORIGIN_NOT_ALLOWED',
+        `requests from the web origin ${origin} are not accepted; the api's operator can add it to ALLOWED_ORIGINS`,
+        { origin },
       );
     }
     const token = presentedToken(req, queryToken);

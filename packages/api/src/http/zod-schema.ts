@@ -11,9 +11,13 @@ import { z } from 'zod';
 
 export const zodValidatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, httpPart }) => {
   return (data: unknown) => {
+    const part = httpPart ?? 'request';
+    // Depth first: zod and everything after it may recurse into the value.
+    const before = inspectJson(data);
+    if (before === 'too-deep') return { error: depthProblem(part) };
     const result = schema.safeParse(data);
-    if (!result.success) return { error: validationProblem(httpPart ?? 'request', result.error) };
-    if (containsNul(result.data)) return { error: nulProblem(httpPart ?? 'request') };
+    if (!result.success) return { error: validationProblem(part, result.error) };
+    if (containsNul(result.data)) return { error: nulProblem(part) };
     return { value: result.data };
   };
 };
@@ -36,14 +40,51 @@ export function validationProblem(part: string, error: z.ZodError): ProblemError
   });
 }
 
+/**
+ * Deepest nesting of arrays and objects a request value may have. Real documents (dbt
+ * manifests included) stay far below it; deeper values would exhaust the stack of the many
+ * recursive walks after validation (zod, JSON.stringify, hashing).
+ */
+export const MAX_JSON_DEPTH = 256;
+
+/**
+ * Walks a value without recursion: `'too-deep'` when it nests deeper than `maxDepth`, `'nul'`
+ * when a string or key holds U+0000, else `'ok'`. Depth is reported before NUL.
+ */
+export function inspectJson(value: unknown, maxDepth = MAX_JSON_DEPTH): 'ok' | 'nul' | 'too-deep' {
+  let nul = false;
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 0 }];
+  while (stack.length > 0) {
+    const { value: current, depth } = stack.pop()!;
+    if (typeof current === 'string') {
+      if (current.includes('\u0000')) nul = true;
+      continue;
+    }
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth >= maxDepth) return 'too-deep';
+    if (Array.isArray(current)) {
+      for (const item of current) stack.push({ value: item, depth: depth + 1 });
+    } else {
+      for (const [key, item] of Object.entries(current)) {
+        if (key.includes('\u0000')) nul = true;
+        stack.push({ value: item, depth: depth + 1 });
+      }
+    }
+  }
+  return nul ? 'nul' : 'ok';
+}
+
 /** PostgreSQL text and jsonb cannot hold U+0000, so it is refused at the boundary. */
 export function containsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (Array.isArray(value)) return value.some(containsNul);
-  if (typeof value === 'object' && value !== null) {
-    return Object.entries(value).some(([k, v]) => k.includes('\u0000') || containsNul(v));
-  }
-  return false;
+  return inspectJson(value, Number.POSITIVE_INFINITY) === 'nul';
+}
+
+export function depthProblem(part: string): ProblemError {
+  return new ProblemError(
+    'VALIDATION_FAILED',
+    `invalid ${PART_LABELS[part] ?? part}: arrays and objects nest deeper than the limit of ${MAX_JSON_DEPTH} levels; flatten the document`,
+    { maxDepth: MAX_JSON_DEPTH },
+  );
 }
 
 export function nulProblem(part: string): ProblemError {

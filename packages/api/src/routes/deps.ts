@@ -1,8 +1,9 @@
-import type { Logger } from '@dvt/service-kit';
+import type { Logger, Resolver } from '@dvt/service-kit';
 import type { ArtifactStore, RunStateStore, WebhookSubscriptionStore } from '@dvt/store';
 import type { EngineClient } from '../clients/engine-client.ts';
 import type { PlannerClient } from '../clients/planner-client.ts';
 import type { ApiConfig } from '../config.ts';
+import type { ArtifactLinkRepository } from '../data/artifact-links.ts';
 import type { ApiKeyRepository } from '../data/api-keys.ts';
 import type { PlanRepository } from '../data/plans.ts';
 import type { ProjectRepository } from '../data/projects.ts';
@@ -23,6 +24,10 @@ export interface RouteDeps {
   planner: PlannerClient;
   engine: EngineClient;
   streams: StreamSettings;
+  /** Resolves webhook hosts for the destination check; the system resolver when absent. */
+  resolver?: Resolver;
+  /** Which projects artifacts belong to, for project-scoped readers. */
+  artifactLinks: ArtifactLinkRepository;
 }
 
 /** Links of a run: its resources and its workflow in the Temporal UI. */

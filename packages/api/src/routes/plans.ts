@@ -3,7 +3,10 @@ import type { Readable } from 'node:stream';
 import type { ExecutionPlan } from '@dvt/contracts';
 import { ProblemError } from '@dvt/service-kit';
 import { z } from 'zod';
+import type { Principal } from '../auth/authenticator.ts';
 import type { ApiRoute } from '../http/route-table.ts';
+import { inspectJson, MAX_JSON_DEPTH } from '../http/zod-schema.ts';
+import { canReadArtifact } from './artifacts.ts';
 import type { DbtCompileInput } from '../clients/planner-client.ts';
 import type { PlanVersionRecord } from '../data/plans.ts';
 import type { RouteDeps } from './deps.ts';
@@ -117,7 +120,7 @@ export function planRoutes(deps: RouteDeps): ApiRoute[] {
           }
         }
         const sourceSha256 = sha256Hex(Buffer.from(JSON.stringify(body)));
-        const dbt = body.dbt ? await resolveManifest(deps, tenantId, body.dbt) : undefined;
+        const dbt = body.dbt ? await resolveManifest(deps, principal, body.dbt) : undefined;
         const compiled = await deps.planner.compile({
           ...(body.plan !== undefined ? { plan: body.plan } : {}),
           ...(dbt ? { dbt } : {}),
@@ -275,12 +278,16 @@ function checkCompiled(plan: ExecutionPlan): void {
 
 async function resolveManifest(
   deps: RouteDeps,
-  tenantId: string,
+  principal: Principal,
   dbt: z.infer<typeof DbtRequest>,
 ): Promise<DbtCompileInput> {
+  const tenantId = principal.tenantId;
   const { manifestSha256, manifest, ...rest } = dbt;
   if (!manifestSha256) return { ...rest, manifest };
-  if (!(await deps.artifacts.head(tenantId, manifestSha256))) {
+  // The same rule as downloading it: a project-scoped author compiles only manifests of its
+  // projects (or the tenant's, with a tenant-wide grant).
+  const readable = await canReadArtifact(deps, principal, manifestSha256);
+  if (!readable || !(await deps.artifacts.head(tenantId, manifestSha256))) {
     throw new ProblemError(
       'ARTIFACT_NOT_FOUND',
       `no artifact ${manifestSha256}; upload the manifest with POST /v1/artifacts first`,
@@ -288,14 +295,23 @@ async function resolveManifest(
   }
   const { stream } = await deps.artifacts.get(tenantId, manifestSha256);
   const text = (await readAll(stream, deps.config.PLAN_BODY_LIMIT_BYTES)).toString('utf8');
+  let parsed: unknown;
   try {
-    return { ...rest, manifest: JSON.parse(text) as unknown };
+    parsed = JSON.parse(text) as unknown;
   } catch {
     throw new ProblemError(
       'MANIFEST_INVALID',
       `artifact ${manifestSha256} is not JSON; upload dbt's target/manifest.json`,
     );
   }
+  if (inspectJson(parsed) === 'too-deep') {
+    throw new ProblemError(
+      'MANIFEST_INVALID',
+      `artifact ${manifestSha256} nests arrays and objects deeper than the limit of ${MAX_JSON_DEPTH} levels`,
+      { maxDepth: MAX_JSON_DEPTH },
+    );
+  }
+  return { ...rest, manifest: parsed };
 }
 
 async function loadPlan(

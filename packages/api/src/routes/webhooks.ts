@@ -1,4 +1,4 @@
-import { ProblemError } from '@dvt/service-kit';
+import { Allowlist, DestinationError, ProblemError, resolveGuarded } from '@dvt/service-kit';
 import { z } from 'zod';
 import type { ApiRoute } from '../http/route-table.ts';
 import type { RouteDeps } from './deps.ts';
@@ -13,6 +13,7 @@ const Subscription = z.object({
 });
 
 export function webhookRoutes(deps: RouteDeps): ApiRoute[] {
+  const allowlist = new Allowlist(deps.config.WEBHOOK_ALLOWLIST);
   return [
     {
       id: 'webhooks.create',
@@ -32,6 +33,7 @@ export function webhookRoutes(deps: RouteDeps): ApiRoute[] {
         response: { 201: Subscription.extend({ secret: z.string() }), ...commonErrors },
       },
       async handler({ principal, projectId, body, reply }) {
+        await checkDestination(body.url, allowlist, deps);
         const created = await deps.webhooks.create({
           tenantId: principal.tenantId,
           projectId: projectId!,
@@ -90,4 +92,41 @@ export function webhookRoutes(deps: RouteDeps): ApiRoute[] {
       },
     },
   ];
+}
+
+/**
+ * The relay refuses off-limits destinations at delivery; checking at creation as well tells
+ * the subscriber at once instead of failing every delivery later. The host is resolved (with
+ * the same guard and allowlist format as the relay) but nothing is sent to it.
+ */
+async function checkDestination(url: string, allowlist: Allowlist, deps: RouteDeps) {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    throw new ProblemError('VALIDATION_FAILED', `invalid body: url: ${url} is not an absolute URL`);
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+    throw new ProblemError(
+      'VALIDATION_FAILED',
+      `invalid body: url: only http and https URLs can receive webhooks, not ${target.protocol}`,
+    );
+  }
+  try {
+    await resolveGuarded(target.hostname, allowlist, {
+      setting: 'WEBHOOK_ALLOWLIST',
+      ...(deps.resolver ? { resolver: deps.resolver } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof DestinationError)) throw error;
+    throw new ProblemError(
+      'WEBHOOK_DESTINATION_FORBIDDEN',
+      `webhook url refused: ${error.message}`,
+      {
+        host: error.host,
+        ...(error.address ? { address: error.address } : {}),
+        setting: 'WEBHOOK_ALLOWLIST',
+      },
+    );
+  }
 }
