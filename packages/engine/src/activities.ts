@@ -43,6 +43,8 @@ export interface ActivityDeps {
   approvalTimeoutMs: number;
   /** Engine version written into run_results.json metadata. */
   engineVersion?: string;
+  /** This engine's worker identity (random per process, no host pid), in StepCompleted. */
+  workerId?: string;
 }
 
 /** Problem codes that no retry can fix. */
@@ -268,7 +270,7 @@ export function createActivities(deps: ActivityDeps) {
             kind: step.kind,
             durationMs: completedAt.getTime() - startedAt.getTime(),
             startedAt: startedAt.toISOString(),
-            pid: process.pid,
+            ...(deps.workerId ? { worker: deps.workerId } : {}),
             ...artifacts,
             ...(result.warning ? { warning: result.warning } : {}),
             ...(result.dbt ? { dbt: result.dbt } : {}),

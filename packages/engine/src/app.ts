@@ -20,6 +20,7 @@ import {
   type Logger,
   type RunnableService,
 } from '@dvt/service-kit';
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { createActivities } from './activities.ts';
 import { sqlTargetUrls, type EngineConfig } from './config.ts';
@@ -67,6 +68,8 @@ export function createEngineService(config: EngineConfig, log: Logger): EngineSe
   const events = createRunStateStore({ pool: database.pool, log });
   const artifacts = createArtifactStore(config, { pool: database.pool, log });
   const targets = new TargetRegistry({ urls: sqlTargetUrls(config), log });
+  // Names this process's worker in Temporal and in StepCompleted events without a host pid.
+  const workerId = `engine-${randomBytes(6).toString('hex')}`;
   const worker = new EngineWorker({
     connector: temporal,
     address: config.TEMPORAL_ADDRESS,
@@ -82,6 +85,7 @@ export function createEngineService(config: EngineConfig, log: Logger): EngineSe
         maxResponseBytes: config.HTTP_MAX_RESPONSE_BYTES,
       },
       approvalTimeoutMs: config.ENGINE_APPROVAL_TIMEOUT_MS,
+      workerId,
     }),
     log,
     maxConcurrentActivities: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
@@ -92,6 +96,7 @@ export function createEngineService(config: EngineConfig, log: Logger): EngineSe
       maxHeartbeatThrottleInterval: 1_000,
       defaultHeartbeatThrottleInterval: 1_000,
       stickyQueueScheduleToStartTimeout: config.ENGINE_STICKY_TIMEOUT_MS,
+      identity: workerId,
     },
   });
   const runs = new RunService({

@@ -21,9 +21,11 @@ import {
   RunSignal,
   terminalRunStatuses,
   type ErrorCode,
+  type RunEventInput,
 } from '@dvt/contracts';
 import { ProblemError, type Logger, type TemporalConnector } from '@dvt/service-kit';
 import type { RunWithSteps } from '@dvt/store';
+import proto from '@temporalio/proto';
 import type pg from 'pg';
 import { z } from 'zod';
 import type { EventStore } from './ports.ts';
@@ -153,8 +155,66 @@ export class RunService {
       options.tenantId ? { tenantId: options.tenantId } : {},
     );
     if (!run) throw new ProblemError('RUN_NOT_FOUND', `no run ${runId}`);
-    if (!options.diagnostics) return run;
-    return { ...run, diagnostics: await this.#query(runId) };
+    const workflowTask = terminalRunStatuses.includes(run.status)
+      ? undefined
+      : await this.workflowTaskTrouble(runId);
+    if (!options.diagnostics) return workflowTask ? { ...run, diagnostics: { workflowTask } } : run;
+    return {
+      ...run,
+      diagnostics: { ...(await this.#query(runId)), ...(workflowTask ? { workflowTask } : {}) },
+    };
+  }
+
+  /**
+   * What Temporal says when the run's workflow task keeps failing (e.g. nondeterminism after a
+   * deploy of incompatible workflow code), or undefined. One describe call and at most one
+   * short reverse history page, together bounded by {@link DIAGNOSTICS_DEADLINE_MS}.
+   */
+  async workflowTaskTrouble(runId: string): Promise<WorkflowTaskTrouble | undefined> {
+    const client = this.#options.temporal.client;
+    if (!client) return undefined;
+    try {
+      return await client.connection.withDeadline(
+        Date.now() + DIAGNOSTICS_DEADLINE_MS,
+        async () => {
+          const description = await client.workflow.getHandle(runId).describe();
+          if (description.status.name !== 'RUNNING') return undefined;
+          const attempt = description.raw.pendingWorkflowTask?.attempt ?? 0;
+          const history = await client.workflowService.getWorkflowExecutionHistoryReverse({
+            namespace: client.options.namespace,
+            execution: { workflowId: runId, runId: description.runId },
+            maximumPageSize: 20,
+          });
+          const events = history.history?.events ?? [];
+          const last = events.find(
+            (e) =>
+              e.workflowTaskFailedEventAttributes ||
+              e.workflowTaskCompletedEventAttributes ||
+              e.workflowTaskTimedOutEventAttributes,
+          );
+          const failed = last?.workflowTaskFailedEventAttributes;
+          if (attempt <= 1 && !failed) return undefined;
+          return {
+            failing: true,
+            attempt,
+            ...(failed
+              ? {
+                  lastFailure: {
+                    message: failed.failure?.message ?? '',
+                    cause: workflowTaskFailedCause(failed.cause),
+                    ...(last?.eventTime
+                      ? { at: new Date(Number(last.eventTime.seconds ?? 0) * 1000).toISOString() }
+                      : {}),
+                  },
+                }
+              : {}),
+          };
+        },
+      );
+    } catch (error) {
+      this.#options.log.debug({ err: error, runId }, 'workflow task diagnostics unavailable');
+      return undefined;
+    }
   }
 
   async #query(runId: string): Promise<RunQueryStatus | { error: string }> {
@@ -199,6 +259,9 @@ export class RunService {
           updateId: signal.signalId,
         });
       } catch (error) {
+        if (signal.type === 'CANCEL' && workflowTaskFailing(error)) {
+          return await this.#terminate(runId, signal, 'its workflow task is failing');
+        }
         if (error instanceof WorkflowUpdateFailedError) {
           const cause = error.cause as { type?: string; message?: string } | undefined;
           if (cause?.type && SIGNAL_CODES.has(cause.type)) {
@@ -215,6 +278,14 @@ export class RunService {
           error instanceof WorkflowNotFoundError ||
           /completed|not found|closed/i.test((error as Error).message)
         ) {
+          // The workflow is gone while the run state store still has the run going: nothing
+          // else will ever end it, so CANCEL ends it here.
+          if (signal.type === 'CANCEL') {
+            const run = await this.#options.events.getRun(runId);
+            if (run && !terminalRunStatuses.includes(run.status)) {
+              return await this.#terminate(runId, signal, 'its workflow is no longer running');
+            }
+          }
           throw new ProblemError(
             'RUN_TERMINAL',
             `run ${runId} has ended; no signal can change it`,
@@ -225,6 +296,83 @@ export class RunService {
         throw error;
       }
     }
+  }
+
+  /**
+   * CANCEL for a run whose workflow cannot take the Update: terminates the workflow, then
+   * records in the run state store what the workflow would have — StepFailed `CANCELLED` for
+   * running steps (the attempt's own key, so a late StepCompleted of that attempt is the same
+   * event), StepSkipped `run_cancelled` for pending ones and RunCancelled (logicalAttemptId =
+   * signalId) saying it was terminated and why. Every key is deterministic, so a repeat or a
+   * second engine doing the same records nothing new.
+   */
+  async #terminate(runId: string, signal: RunSignal, why: string): Promise<SignalAnswer> {
+    const reason = `CANCEL ${signal.signalId}: ${why}; terminated by the engine${signal.reason ? ` (${signal.reason})` : ''}`;
+    try {
+      await this.#client().workflow.getHandle(runId).terminate(reason);
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+    const run = await this.#options.events.getRun(runId);
+    if (!run) throw new ProblemError('RUN_NOT_FOUND', `no run ${runId}`);
+    if (terminalRunStatuses.includes(run.status)) {
+      // The workflow ended the run itself just before it was terminated.
+      throw new ProblemError('RUN_TERMINAL', `run ${runId} has ended (${run.status})`, {
+        runStatus: run.status,
+      });
+    }
+    const base = {
+      tenantId: run.tenantId,
+      projectId: run.projectId,
+      environment: run.environment,
+      runId,
+      planId: run.planId,
+      planVersion: run.planVersion,
+      emittedAt: new Date(),
+    };
+    const inputs: RunEventInput[] = [];
+    for (const step of run.steps) {
+      if (step.status === 'RUNNING') {
+        inputs.push({
+          ...base,
+          stepId: step.stepId,
+          logicalAttemptId: `${step.stepId}#${step.attempts}`,
+          attempt: step.attempts,
+          eventType: 'StepFailed',
+          payload: {
+            error: { code: 'CANCELLED', message: 'the run was terminated while the step ran' },
+            willRetry: false,
+          },
+        });
+      }
+    }
+    for (const step of run.steps) {
+      if (step.status === 'PENDING') {
+        inputs.push({
+          ...base,
+          stepId: step.stepId,
+          logicalAttemptId: 'cancel',
+          eventType: 'StepSkipped',
+          payload: { reason: 'run_cancelled' },
+        });
+      }
+    }
+    inputs.push({
+      ...base,
+      stepId: null,
+      logicalAttemptId: signal.signalId,
+      eventType: 'RunCancelled',
+      payload: {
+        signalId: signal.signalId,
+        terminated: true,
+        reason,
+        ...(signal.reason ? { requestedReason: signal.reason } : {}),
+      },
+    });
+    // One at a time: the run's events keep this order (steps' ends before RunCancelled).
+    for (const input of inputs) await this.#options.events.appendEvent(input);
+    this.#options.log.warn({ runId, signalId: signal.signalId, why }, 'run terminated by CANCEL');
+    return { signalId: signal.signalId, type: 'CANCEL', runId, accepted: true };
   }
 
   async #stillRunning(runId: string): Promise<boolean> {
@@ -301,6 +449,40 @@ export class RunService {
     );
     return (await this.#storedAnswer(runId, signal)) ?? answer;
   }
+}
+
+/** How long GET /runs/{runId} may spend asking Temporal about the workflow task. */
+const DIAGNOSTICS_DEADLINE_MS = 1_500;
+
+export interface WorkflowTaskTrouble {
+  failing: true;
+  /** Attempt of the pending workflow task (0 when none is pending). */
+  attempt: number;
+  lastFailure?: { message: string; cause: string; at?: string };
+}
+
+const FAILED_PRECONDITION = 9;
+
+/** Whether an Update was refused because the workflow task is failing. */
+function workflowTaskFailing(error: unknown): boolean {
+  for (
+    let e = error as
+        { code?: unknown; details?: unknown; message?: unknown; cause?: unknown } | undefined,
+      depth = 0;
+    e && depth < 4;
+    e = e.cause as typeof e, depth++
+  ) {
+    const text = `${typeof e.details === 'string' ? e.details : ''} ${typeof e.message === 'string' ? e.message : ''}`;
+    if (/workflow task in failed state|workflow task failed/i.test(text)) return true;
+    if (e.code === FAILED_PRECONDITION && /workflow task/i.test(text)) return true;
+  }
+  return false;
+}
+
+function workflowTaskFailedCause(cause: number | null | undefined): string {
+  const name =
+    cause == null ? undefined : proto.temporal.api.enums.v1.WorkflowTaskFailedCause[cause];
+  return (name ?? 'UNSPECIFIED').replace(/^WORKFLOW_TASK_FAILED_CAUSE_/, '');
 }
 
 /** The id of the run that RETRY_RUN `signalId` of `runId` starts: the same for a repeat. */

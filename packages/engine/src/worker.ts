@@ -135,7 +135,13 @@ export class EngineWorker {
         `worker not polling (state ${this.state}${this.#lastError ? `: ${this.#lastError}` : ''})`,
       );
     }
-    return { state: this.state, taskQueue: this.#options.taskQueue };
+    return {
+      state: this.state,
+      taskQueue: this.#options.taskQueue,
+      ...(this.#options.workerOptions?.identity
+        ? { identity: this.#options.workerOptions.identity }
+        : {}),
+    };
   };
 
   /** Stops polling and lets running activities finish within the grace period. */

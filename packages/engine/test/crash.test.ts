@@ -106,6 +106,16 @@ describe('engine processes killed with SIGKILL', () => {
     const a = await spawn(childEnv(queue));
     const b = await spawn(childEnv(queue));
     await Promise.all([waitReady(a), waitReady(b)]);
+    const identityOf = async (proc: EngineProcess) => {
+      const checks = (await proc.healthz()).body.checks as Record<
+        string,
+        { details?: Record<string, unknown> }
+      >;
+      return checks.worker!.details!.identity as string;
+    };
+    const [identityA, identityB] = [await identityOf(a), await identityOf(b)];
+    expect(identityA).toMatch(/^engine-[0-9a-f]{12}$/);
+    expect(identityB).not.toBe(identityA);
     const ids = Array.from({ length: 24 }, (_, i) => `f${String(i).padStart(2, '0')}`);
     const plan = executionPlan(
       ids.map((id) => ({ id, kind: 'noop' as const, with: { delayMs: 400 } })),
@@ -115,7 +125,7 @@ describe('engine processes killed with SIGKILL', () => {
     await waitFor(
       async () => {
         const { rows } = await engine.pool.query(
-          "select distinct payload->>'pid' as pid from run_events where run_id = $1 and event_type = 'StepCompleted'",
+          "select distinct payload->>'worker' as worker from run_events where run_id = $1 and event_type = 'StepCompleted'",
           [runId],
         );
         return rows.length === 2;
@@ -127,10 +137,11 @@ describe('engine processes killed with SIGKILL', () => {
     await a.kill('SIGKILL');
     const events = await waitForEnd(engine.pool, runId, 60_000);
     assertExactlyOnce(events, ids);
-    const pids = new Set(
-      events.filter((e) => e.eventType === 'StepCompleted').map((e) => e.payload.pid),
+    const workers = new Set(
+      events.filter((e) => e.eventType === 'StepCompleted').map((e) => e.payload.worker),
     );
-    expect(pids).toEqual(new Set([a.child.pid, b.child.pid]));
+    expect(workers).toEqual(new Set([identityA, identityB]));
+    for (const e of events) expect(e.payload).not.toHaveProperty('pid');
     await b.kill('SIGTERM');
   });
 });

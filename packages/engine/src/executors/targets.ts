@@ -2,7 +2,8 @@
  * Named SQL targets (`warehouse`, plus SQL_TARGETS), each a small pool opened on first use, and
  * the one way executors run SQL on them: a dedicated connection in one transaction that is
  * cancelled on the server (pg_cancel_backend) and then closed when the step is aborted, so a
- * cancelled run leaves no query behind (field case B05).
+ * cancelled run leaves no query behind (field case B05). After a commit the connection's
+ * session state is discarded before it goes back to the pool.
  */
 import pg from 'pg';
 import { createPool, type Logger } from '@dvt/service-kit';
@@ -66,7 +67,7 @@ export class TargetRegistry {
   async transaction<T>(
     target: string,
     options: { signal: AbortSignal; statementTimeoutMs?: number },
-    work: (client: pg.PoolClient) => Promise<T>,
+    work: (client: pg.PoolClient, cancel: () => void) => Promise<T>,
   ): Promise<T> {
     const pool = this.pool(target);
     let client: pg.PoolClient;
@@ -83,11 +84,13 @@ export class TargetRegistry {
     }
     const pid = (client as unknown as { processID?: number }).processID;
     let aborted = false;
+    // The cancel goes over a connection of its own: the pool may have none to spare.
+    const cancel = () => {
+      if (pid !== undefined) void this.#cancelBackend(target, pid);
+    };
     const onAbort = () => {
       aborted = true;
-      if (pid !== undefined) {
-        pool.query('select pg_cancel_backend($1)', [pid]).catch(() => undefined);
-      }
+      cancel();
     };
     options.signal.addEventListener('abort', onAbort, { once: true });
     let broken = false;
@@ -99,8 +102,11 @@ export class TargetRegistry {
           `set local statement_timeout = ${Math.trunc(options.statementTimeoutMs)}`,
         );
       }
-      const result = await work(client);
+      const result = await work(client, cancel);
       await client.query('commit');
+      // Session state the SQL may have set (roles, settings, temporary tables, prepared
+      // statements) must not follow the connection to the next step.
+      await client.query('discard all');
       return result;
     } catch (error) {
       broken = true;
@@ -110,6 +116,23 @@ export class TargetRegistry {
       options.signal.removeEventListener('abort', onAbort);
       // A connection that saw an error or an abort is closed rather than reused.
       client.release(broken);
+    }
+  }
+
+  async #cancelBackend(target: string, pid: number): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.#options.urls[target],
+      connectionTimeoutMillis: 5_000,
+      application_name: `dvt-engine-cancel-${target}`,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('select pg_cancel_backend($1)', [pid]);
+    } catch (error) {
+      this.#options.log.warn({ err: error, target, pid }, 'sql cancel failed');
+    } finally {
+      await client.end().catch(() => undefined);
     }
   }
 
