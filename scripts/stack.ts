@@ -1,9 +1,10 @@
 /**
- * pnpm stack up [--infra-only] [--no-build] | down [--test] | reset | status | logs [name] [--lines N]
+ * pnpm stack up [--infra-only] [--no-build] | down [--test [--purge]] | reset | status | logs [name] [--lines N]
  *
  * Runs the DVT+ topology natively (no Docker). See README "Native stack".
  */
-import { stopManaged, stopPostgres } from '../packages/devstack/src/index.ts';
+import { rmSync } from 'node:fs';
+import { postgresDataDir, stopManaged, stopPostgres } from '../packages/devstack/src/index.ts';
 import {
   stackDown,
   stackLogs,
@@ -50,7 +51,7 @@ try {
     }
     default:
       console.error(
-        `unknown command "${command}"; use: up [--infra-only] [--no-build] | down [--test] | reset | status | logs [name]`,
+        `unknown command "${command}"; use: up [--infra-only] [--no-build] | down [--test [--purge]] | reset | status | logs [name]`,
       );
       process.exitCode = 2;
   }

@@ -10,10 +10,13 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+current="provision"
+step() { current="$1"; printf '\n== %s\n' "$1"; }
+# A failing check stops the run; say which one, and close with the summary line CI reads.
+trap 'rc=$?; if [[ $rc -ne 0 && "$current" != "tests" ]]; then echo "test.sh: the $current step failed (exit $rc); no test ran"; echo "0 passed, 1 failed"; fi' EXIT
 bash scripts/provision.sh
 export PATH="$ROOT/.tools/bin:$ROOT/.tools/node/bin:$PATH"
 
-step() { printf '\n== %s\n' "$1"; }
 step "typecheck";  pnpm run --silent typecheck
 step "lint";       pnpm exec eslint . && pnpm exec prettier --check . >/dev/null
 step "build";      pnpm run --silent build

@@ -51,36 +51,26 @@ export class TemporalConnector {
   async #connectLoop(): Promise<void> {
     const { address, namespace, log } = this.#options;
     const signal = this.#abort.signal;
-    this.#connection = await retryForever(
-      () => Connection.connect({ address, connectTimeout: 2_000 }),
-      {
-        signal,
-        initialMs: 250,
-        maxMs: 5_000,
-        onError: (err, attempt, delayMs) => {
-          if (attempt === 1 || attempt % 10 === 0) {
-            log.warn(
-              { address, attempt, delayMs, err: errorText(err) },
-              'temporal not reachable; retrying',
-            );
-          }
-        },
-      },
-    );
-    this.#client = new Client({ connection: this.#connection, namespace });
-    await retryForever(() => this.#describeNamespace(), {
+    // Log the first failure and every tenth after it, not each attempt.
+    const retrying = (message: string, fields: Record<string, unknown>) => ({
       signal,
       initialMs: 250,
       maxMs: 5_000,
-      onError: (err, attempt, delayMs) => {
+      onError: (err: unknown, attempt: number, delayMs: number) => {
         if (attempt === 1 || attempt % 10 === 0) {
-          log.warn(
-            { namespace, attempt, delayMs, err: errorText(err) },
-            'temporal namespace not ready; retrying',
-          );
+          log.warn({ ...fields, attempt, delayMs, err: errorText(err) }, message);
         }
       },
     });
+    this.#connection = await retryForever(
+      () => Connection.connect({ address, connectTimeout: 2_000 }),
+      retrying('temporal not reachable; retrying', { address }),
+    );
+    this.#client = new Client({ connection: this.#connection, namespace });
+    await retryForever(
+      () => this.#describeNamespace(),
+      retrying('temporal namespace not ready; retrying', { namespace }),
+    );
     this.#namespaceReady = true;
     log.info({ address, namespace }, 'temporal connected');
     for (const wake of this.#readyWaiters.splice(0)) wake();
