@@ -33,6 +33,13 @@ try {
         console.log(
           `stack: ${'test-postgres'.padEnd(14)} ${pgStopped ? 'stopped' : 'not running'}`,
         );
+        if (flag('--purge')) {
+          const pgData = postgresDataDir('test-postgres');
+          for (const dir of [testRunDir, pgData, `${pgData}.pw`]) {
+            rmSync(dir, { recursive: true, force: true });
+          }
+          console.log(`stack: test data removed (${testRunDir}, ${pgData})`);
+        }
       } else {
         await stackDown();
       }
