@@ -407,7 +407,21 @@ describe('options and policies', () => {
     expect(
       defaults.steps.every((s) => s.with.target === 'warehouse' && s.with.simulate === undefined),
     ).toBe(true);
-    expect(defaults.planVersion).toBe((shop.metadata as Json).invocation_id);
+    const invocationId = String((shop.metadata as Json).invocation_id);
+    expect(defaults.planVersion).toMatch(new RegExp(`^${invocationId}-[0-9a-f]{12}$`));
+  });
+
+  it('versions a plan by the manifest invocation and the options that shape it', () => {
+    const invocationId = String((shop.metadata as Json).invocation_id);
+    const whole = importManifest(shop, {}).plan.planVersion;
+    const some = importManifest(shop, { select: ['stg_orders'] }).plan.planVersion;
+    const again = importManifest(shop, { select: ['stg_orders'] }).plan.planVersion;
+    const other = importManifest(shop, { select: ['+fct_orders'] }).plan.planVersion;
+    const simulated = importManifest(shop, { simulate: true }).plan.planVersion;
+    expect(whole).toBe(invocationId);
+    expect(some).toBe(again);
+    expect(new Set([whole, some, other, simulated]).size).toBe(4);
+    expect(some.length).toBeLessThanOrEqual(64);
   });
 
   it('policy reject for snapshots or seeds refuses the selection naming the resources', () => {

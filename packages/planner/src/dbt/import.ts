@@ -29,6 +29,7 @@ import {
   STEP_ID_PATTERN,
   type StepDecision,
 } from '@dvt/contracts';
+import { createHash } from 'node:crypto';
 import { ProblemError } from '@dvt/service-kit';
 import { buildDbtGraph, parentsOf, type DbtGraph } from './graph.ts';
 import { type DbtNode, parseManifest } from './manifest.ts';
@@ -93,6 +94,35 @@ export interface DbtImportResult {
 }
 
 type PolicyKey = keyof DbtImportPolicies;
+
+/**
+ * The manifest's invocation id names the plan built from all of it with default options. Any
+ * other selection or option gives other steps, so it gets a version of its own — the base plus
+ * a short hash of those options — instead of colliding with the first plan stored under the
+ * invocation id (plan versions are immutable).
+ */
+function defaultPlanVersion(base: string, options: DbtImportOptions): string {
+  const shaping = {
+    select: options.select ?? [],
+    exclude: options.exclude ?? [],
+    preview: options.preview ?? false,
+    simulate: options.simulate ?? false,
+    target: options.target ?? 'warehouse',
+    concurrency: options.concurrency ?? 4,
+    policies: options.policies ?? {},
+  };
+  const isDefault =
+    shaping.select.length === 0 &&
+    shaping.exclude.length === 0 &&
+    !shaping.preview &&
+    !shaping.simulate &&
+    shaping.target === 'warehouse' &&
+    shaping.concurrency === 4 &&
+    Object.keys(shaping.policies).length === 0;
+  if (isDefault) return base.slice(0, 64);
+  const hash = createHash('sha256').update(JSON.stringify(shaping)).digest('hex').slice(0, 12);
+  return `${base.slice(0, 51)}-${hash}`;
+}
 
 /** Resource types that never become steps: the policy that governs them and why. */
 const nonExecutable: Record<string, { policy: PolicyKey; reason: string }> = {
@@ -482,12 +512,9 @@ export function importManifest(manifest: unknown, options: DbtImportOptions = {}
   const plan: DbtPlan = {
     schemaVersion: PLAN_SCHEMA_VERSION,
     planId: options.planId ?? defaultPlanId(parsed.projectName),
-    planVersion: (
+    planVersion:
       options.planVersion ??
-      parsed.invocationId ??
-      parsed.generatedAt ??
-      'unversioned'
-    ).slice(0, 64),
+      defaultPlanVersion(parsed.invocationId ?? parsed.generatedAt ?? 'unversioned', options),
     concurrency: options.concurrency ?? 4,
     failurePolicy: 'stop',
     steps,
