@@ -28,6 +28,27 @@ export class PortTakenError extends Error {
   }
 }
 
+/**
+ * The instance this folder started before, if it still runs on `port`. One started on another
+ * port (the port variable changed since) is stopped, so the caller starts a fresh one.
+ */
+async function runningOnPort(
+  runDir: string,
+  name: string,
+  port: number,
+): Promise<ManagedProcess | undefined> {
+  const existing = readManaged(runDir, name);
+  if (!existing) return undefined;
+  if (new RegExp(`(^|[ :=])${port}( |$)`).test(existing.command)) return existing;
+  await stopManaged(
+    runDir,
+    name,
+    20_000,
+    existing.command.includes('/postgres ') ? 'SIGINT' : 'SIGTERM',
+  );
+  return undefined;
+}
+
 export interface PostgresOptions {
   /** Instance name: its pid file, log and data folder are named after it. */
   name: string;
@@ -48,7 +69,7 @@ export interface RunningPostgres {
 
 export async function ensurePostgres(options: PostgresOptions): Promise<RunningPostgres> {
   const adminUrl = `postgres://postgres:${encodeURIComponent(options.superPassword)}@127.0.0.1:${options.port}/postgres`;
-  const existing = readManaged(options.runDir, options.name);
+  const existing = await runningOnPort(options.runDir, options.name, options.port);
   if (existing) {
     await waitFor(
       `postgres on ${options.port}`,
@@ -204,7 +225,7 @@ export async function ensureTemporal(
   options: TemporalOptions,
 ): Promise<{ address: string; process: ManagedProcess; started: boolean }> {
   const address = `127.0.0.1:${options.port}`;
-  const existing = readManaged(options.runDir, options.name);
+  const existing = await runningOnPort(options.runDir, options.name, options.port);
   if (existing) {
     await waitFor(
       `temporal on ${options.port}`,
@@ -286,7 +307,7 @@ export async function ensureMinio(
 ): Promise<{ endpoint: string; process: ManagedProcess; started: boolean }> {
   const endpoint = `http://127.0.0.1:${options.port}`;
   const ready = () => httpOk(`${endpoint}/minio/health/ready`);
-  const existing = readManaged(options.runDir, options.name);
+  const existing = await runningOnPort(options.runDir, options.name, options.port);
   if (existing) {
     await waitFor(`minio on ${options.port}`, ready, 30_000, existing.logFile);
     return { endpoint, process: existing, started: false };
