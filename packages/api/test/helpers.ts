@@ -3,11 +3,10 @@
  * shared test PostgreSQL), with its log lines captured so tests can read them back.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger } from '@dvt/service-kit';
 import { createRunStateStore } from '@dvt/store';
-import { createTestDatabase, testTemporalAddress, type TestDatabase } from '@dvt/testkit';
+import { createTestDatabase, freePort, testTemporalAddress, type TestDatabase } from '@dvt/testkit';
 import { createApiService, type ApiService, type ApiServiceOptions } from '../src/app.ts';
 import { loadApiConfig, type ApiConfig } from '../src/config.ts';
 import { mintDevToken } from '../src/mint-token.ts';
@@ -16,16 +15,7 @@ export const TEST_SECRET = 'test-secret-for-api-tests-0123456789abcdef';
 export const INTERNAL_TOKEN = 'internal-token-for-tests-0123';
 export const ALLOWED_ORIGIN = 'https://app.dvt.test';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface ApiHarness {
   service: ApiService;

@@ -3,39 +3,24 @@
  * on the shared test PostgreSQL and Temporal: a plan is submitted into a project and an
  * environment the CLI creates, run and watched to its end over the real SSE stream.
  */
-import { randomUUID } from 'node:crypto';
 import { writeFile, mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApiService, loadApiConfig } from '@dvt/api';
-import { createEngineService, loadEngineConfig } from '@dvt/engine';
-import { createPlannerService, loadPlannerConfig } from '@dvt/planner';
 import { createLogger } from '@dvt/service-kit';
-import { createTestDatabase, testTemporalAddress, type TestDatabase } from '@dvt/testkit';
+import { createTestDatabase, freePort, testTemporalAddress, type TestDatabase } from '@dvt/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../src/index.ts';
+import { INTERNAL_TOKEN, startDependencies } from '../../api/test/helpers.ts';
 import { captureIo, dbtManifest } from './helpers.ts';
 
 const SECRET = 'cli-test-secret-0123456789abcdef-0123';
-const INTERNAL = 'cli-internal-token-0123456789';
 const quiet = createLogger({ service: 'cli-test', level: 'silent' });
 
 let db: TestDatabase;
 let services: { stop(): Promise<void> }[] = [];
 let apiUrl: string;
 let dir: string;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function dvt(args: string[]) {
   const io = captureIo({
@@ -53,53 +38,32 @@ async function dvt(args: string[]) {
 beforeAll(async () => {
   db = await createTestDatabase('cli_real_api');
   dir = await mkdtemp(join(tmpdir(), 'dvt-cli-real-'));
-  const [apiPort, plannerPort, enginePort] = [await freePort(), await freePort(), await freePort()];
-  const common = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    HOST: '127.0.0.1',
-    DATABASE_URL: db.url,
-    INTERNAL_API_TOKEN: INTERNAL,
-    TEMPORAL_ADDRESS: testTemporalAddress,
-  };
-  const engine = createEngineService(
-    loadEngineConfig({
-      ...common,
-      PORT: String(enginePort),
-      TEMPORAL_TASK_QUEUE: `cli-${randomUUID()}`,
-    }),
-    quiet,
-  );
-  const planner = createPlannerService(
-    loadPlannerConfig({
-      ...common,
-      PORT: String(plannerPort),
-      ENGINE_URL: `http://127.0.0.1:${enginePort}`,
-    }),
-    quiet,
-  );
+  // The real planner and engine, started the way the api's own tests start them.
+  const dependencies = await startDependencies(db);
+  const apiPort = await freePort();
   const api = createApiService(
     loadApiConfig({
-      ...common,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      HOST: '127.0.0.1',
+      DATABASE_URL: db.url,
+      INTERNAL_API_TOKEN: INTERNAL_TOKEN,
+      TEMPORAL_ADDRESS: testTemporalAddress,
       PORT: String(apiPort),
-      PLANNER_URL: `http://127.0.0.1:${plannerPort}`,
-      ENGINE_URL: `http://127.0.0.1:${enginePort}`,
+      PLANNER_URL: dependencies.plannerUrl,
+      ENGINE_URL: dependencies.engineUrl,
       AUTH_JWT_SECRET: SECRET,
       PUBLIC_BASE_URL: `http://127.0.0.1:${apiPort}`,
     }),
     quiet,
   );
-  services = [api, planner, engine];
-  await engine.start();
-  await planner.start();
+  services = [api, dependencies];
   await api.start();
   apiUrl = `http://127.0.0.1:${apiPort}`;
-  for (const port of [enginePort, plannerPort, apiPort]) {
-    for (let i = 0; i < 300; i++) {
-      const health = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-      if (health?.status === 200) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  for (let i = 0; i < 300; i++) {
+    const health = await fetch(`${apiUrl}/healthz`).catch(() => undefined);
+    if (health?.status === 200) break;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }, 180_000);
 

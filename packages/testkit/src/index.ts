@@ -11,3 +11,4 @@ export { startPrivatePostgres, startPrivateTemporal } from './private-servers.ts
 export type { PrivateServer } from './private-servers.ts';
 export { spawnService } from './service-process.ts';
 export type { ServiceProcess } from './service-process.ts';
+export { freePort } from '@dvt/devstack';
