@@ -125,17 +125,30 @@ export async function waitFor(
   check: () => Promise<boolean>,
   timeoutMs: number,
   logFile?: string,
+  /** Says what the last check saw, for the error when it times out. */
+  explain?: () => Promise<string>,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
     await delay(250);
   }
-  const tail =
-    logFile && existsSync(logFile)
-      ? `\n--- last lines of ${logFile} ---\n${readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n')}`
-      : '';
-  throw new Error(`${what} did not become ready within ${timeoutMs} ms${tail}`);
+  const last = explain ? await explain().catch((error: unknown) => String(error)) : '';
+  throw new Error(
+    `${what} did not become ready within ${timeoutMs} ms${last ? `\nlast answer: ${last}` : ''}${logTail(logFile)}`,
+  );
+}
+
+/**
+ * The end of a log, without the per-request lines: a service polled for readiness writes one
+ * per poll, and they would push out the line that says what is wrong.
+ */
+function logTail(logFile: string | undefined, lines = 20): string {
+  if (!logFile || !existsSync(logFile)) return '';
+  const kept = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line && !line.includes('"msg":"request completed"'));
+  return `\n--- last lines of ${logFile} (request logs left out) ---\n${kept.slice(-lines).join('\n')}`;
 }
 
 export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -173,4 +186,10 @@ export function freePort(): Promise<number> {
 export async function httpOk(url: string): Promise<boolean> {
   const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
   return res.ok;
+}
+
+/** Status and body of a GET, for an error message. */
+export async function httpAnswer(url: string): Promise<string> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+  return `${res.status} ${(await res.text()).slice(0, 2_000)}`;
 }

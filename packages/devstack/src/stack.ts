@@ -17,7 +17,15 @@ import {
   stopPostgres,
 } from './infra.ts';
 import { isRoot, nodeBin, postgresDataDir, repoRoot, stackDir } from './paths.ts';
-import { httpOk, portOpen, readManaged, startDetached, stopManaged, waitFor } from './process.ts';
+import {
+  httpAnswer,
+  httpOk,
+  portOpen,
+  readManaged,
+  startDetached,
+  stopManaged,
+  waitFor,
+} from './process.ts';
 
 const env = process.env;
 
@@ -173,11 +181,13 @@ export async function stackUp(
   for (const name of services) await startService(name);
   for (const name of services) {
     const managed = readManaged(runDir, name);
+    const url = `http://127.0.0.1:${servicePort(name)}/healthz`;
     await waitFor(
       `${name} /healthz`,
-      () => httpOk(`http://127.0.0.1:${servicePort(name)}/healthz`),
+      () => httpOk(url),
       90_000,
       managed?.logFile,
+      () => httpAnswer(url),
     );
   }
   printUrls();
