@@ -71,12 +71,7 @@ export async function ensurePostgres(options: PostgresOptions): Promise<RunningP
   const adminUrl = `postgres://postgres:${encodeURIComponent(options.superPassword)}@127.0.0.1:${options.port}/postgres`;
   const existing = await runningOnPort(options.runDir, options.name, options.port);
   if (existing) {
-    await waitFor(
-      `postgres on ${options.port}`,
-      () => canConnect(adminUrl),
-      30_000,
-      existing.logFile,
-    );
+    await waitFor(`postgres on ${options.port}`, () => canConnect(adminUrl), 30_000, existing);
     return { port: options.port, adminUrl, process: existing, started: false };
   }
   if (await portOpen(options.port))
@@ -130,7 +125,7 @@ export async function ensurePostgres(options: PostgresOptions): Promise<RunningP
     runDir: options.runDir,
     ...(user ? { user } : {}),
   });
-  await waitFor(`postgres on ${options.port}`, () => canConnect(adminUrl), 30_000, proc.logFile);
+  await waitFor(`postgres on ${options.port}`, () => canConnect(adminUrl), 30_000, proc);
   return { port: options.port, adminUrl, process: proc, started: true };
 }
 
@@ -219,6 +214,9 @@ export interface TemporalOptions {
   dbFile?: string;
   namespaces?: string[];
   portVariable?: string;
+  /** HTTP API and metrics ports; `port + 10` and `port + 11` when unset (the stack's 7243/7244). */
+  httpPort?: number;
+  metricsPort?: number;
 }
 
 export async function ensureTemporal(
@@ -227,12 +225,7 @@ export async function ensureTemporal(
   const address = `127.0.0.1:${options.port}`;
   const existing = await runningOnPort(options.runDir, options.name, options.port);
   if (existing) {
-    await waitFor(
-      `temporal on ${options.port}`,
-      () => portOpen(options.port),
-      60_000,
-      existing.logFile,
-    );
+    await waitFor(`temporal on ${options.port}`, () => portOpen(options.port), 60_000, existing);
     return { address, process: existing, started: false };
   }
   if (await portOpen(options.port))
@@ -257,25 +250,25 @@ export async function ensureTemporal(
   }
   for (const ns of options.namespaces ?? []) args.push('--namespace', ns);
   // The HTTP API port defaults to 7243 for every instance; give each its own.
-  args.push('--http-port', String(options.port + 10), '--metrics-port', String(options.port + 11));
+  args.push(
+    '--http-port',
+    String(options.httpPort ?? options.port + 10),
+    '--metrics-port',
+    String(options.metricsPort ?? options.port + 11),
+  );
   const proc = startDetached({
     name: options.name,
     command: toolPath('temporal'),
     args,
     runDir: options.runDir,
   });
-  await waitFor(
-    `temporal on ${options.port}`,
-    () => temporalReady(options.port),
-    60_000,
-    proc.logFile,
-  );
+  await waitFor(`temporal on ${options.port}`, () => temporalReady(options.port), 60_000, proc);
   if (options.uiPort) {
     await waitFor(
       `temporal UI on ${options.uiPort}`,
       () => httpOk(`http://127.0.0.1:${options.uiPort}/`),
       30_000,
-      proc.logFile,
+      proc,
     );
   }
   return { address, process: proc, started: true };
@@ -309,7 +302,7 @@ export async function ensureMinio(
   const ready = () => httpOk(`${endpoint}/minio/health/ready`);
   const existing = await runningOnPort(options.runDir, options.name, options.port);
   if (existing) {
-    await waitFor(`minio on ${options.port}`, ready, 30_000, existing.logFile);
+    await waitFor(`minio on ${options.port}`, ready, 30_000, existing);
     return { endpoint, process: existing, started: false };
   }
   if (await portOpen(options.port))
@@ -337,7 +330,7 @@ export async function ensureMinio(
     },
     runDir: options.runDir,
   });
-  await waitFor(`minio on ${options.port}`, ready, 30_000, proc.logFile);
+  await waitFor(`minio on ${options.port}`, ready, 30_000, proc);
   return { endpoint, process: proc, started: true };
 }
 

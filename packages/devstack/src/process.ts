@@ -120,22 +120,46 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The process being waited for: its log for the error, and its pid to notice it exit. */
+export interface Watched {
+  logFile?: string;
+  pid?: number;
+}
+
+/** The process exited while it was being waited for; `log` holds the end of its log. */
+export class ExitedBeforeReadyError extends Error {
+  readonly log: string;
+
+  constructor(what: string, log: string) {
+    super(`${what} exited before it was ready${log}`);
+    this.name = 'ExitedBeforeReadyError';
+    this.log = log;
+  }
+
+  /** It could not bind a port (taken meanwhile by another process): worth a retry elsewhere. */
+  get portClash(): boolean {
+    return /address already in use|could not bind/i.test(this.log);
+  }
+}
+
 export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
   timeoutMs: number,
-  logFile?: string,
+  watched: Watched = {},
   /** Says what the last check saw, for the error when it times out. */
   explain?: () => Promise<string>,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
+    if (watched.pid !== undefined && !isAlive(watched.pid))
+      throw new ExitedBeforeReadyError(what, logTail(watched.logFile));
     await delay(250);
   }
   const last = explain ? await explain().catch((error: unknown) => String(error)) : '';
   throw new Error(
-    `${what} did not become ready within ${timeoutMs} ms${last ? `\nlast answer: ${last}` : ''}${logTail(logFile)}`,
+    `${what} did not become ready within ${timeoutMs} ms${last ? `\nlast answer: ${last}` : ''}${logTail(watched.logFile)}`,
   );
 }
 

@@ -186,7 +186,7 @@ export async function stackUp(
       `${name} /healthz`,
       () => httpOk(url),
       90_000,
-      managed?.logFile,
+      managed ?? {},
       () => httpAnswer(url),
     );
   }

@@ -19,13 +19,16 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePortBlock } from '../../testkit/src/ports.ts';
 import { mintDevToken } from '../../api/src/mint-token.ts';
 import { repoRoot } from '../src/paths.ts';
 import { isAlive } from '../src/process.ts';
 import { stackSettings } from '../src/stack.ts';
 
 const run = promisify(execFile);
-const base = 36000 + Math.floor(Math.random() * 40) * 20;
+// Twenty ports of its own, below the range the kernel hands out to other tests' servers and
+// connections; Temporal's HTTP and metrics ports are derived from its own (+10, +11).
+const base = await freePortBlock(20);
 const ports = {
   DVT_PG_PORT: base,
   DVT_TEMPORAL_PORT: base + 1,

@@ -12,3 +12,4 @@ export type { PrivateServer } from './private-servers.ts';
 export { spawnService } from './service-process.ts';
 export type { ServiceProcess } from './service-process.ts';
 export { freePort } from '@dvt/devstack';
+export { freePortBlock } from './ports.ts';
