@@ -195,6 +195,10 @@ describe('SELECTOR_INVALID says where the selector is wrong', () => {
       '--select argument 1 "state:modified" is invalid at position 0: the method "state:" needs artifacts of an earlier dbt invocation',
     ],
     [
+      ['version:newest'],
+      '--select argument 1 "version:newest" is invalid at position 8: "newest" is not a version kind; expected one of latest, prerelease, old, none',
+    ],
+    [
       ['config:table'],
       '--select argument 1 "config:table" is invalid at position 0: config needs a key, e.g. config.materialized:table',
     ],
@@ -229,5 +233,74 @@ describe('SELECTOR_INVALID says where the selector is wrong', () => {
     expect(err.message).toBe(
       '--exclude argument 1 "+" is invalid at position 1: expected a node name or method:value',
     );
+  });
+});
+
+describe('version: compares versions the way dbt does', () => {
+  // Three version groups: numbers, number-like text ("10" is above "9"), and text that is not
+  // a number ("v10" sorts below "v9" as text). The recorded dbt ls cases cover dbt-shop's one
+  // versioned model (v1 old, v2 latest); these cover prerelease and the ordering rules, which
+  // follow dbt-core's VersionSelectorMethod and UnparsedVersion.__lt__.
+  const versioned = (name: string, v: string | number, latest: string | number | null) => ({
+    unique_id: `model.shop.${name}.v${v}`,
+    resource_type: 'model',
+    name,
+    package_name: 'shop',
+    fqn: ['shop', name, `v${v}`],
+    version: v,
+    latest_version: latest,
+    config: { materialized: 'view', enabled: true },
+    depends_on: { nodes: [] },
+    original_file_path: `models/${name}_v${v}.sql`,
+    raw_code: 'select 1',
+  });
+  const manifest = {
+    metadata: { dbt_schema_version: 'https://schemas.getdbt.com/dbt/manifest/v12.json' },
+    nodes: Object.fromEntries(
+      [
+        versioned('orders', 1, 2),
+        versioned('orders', 2, 2),
+        versioned('orders', 3, 2),
+        versioned('accounts', '9', '9'),
+        versioned('accounts', '10', '9'),
+        versioned('labels', 'v9', 'v9'),
+        versioned('labels', 'v10', 'v9'),
+        {
+          ...versioned('plain', 0, null),
+          unique_id: 'model.shop.plain',
+          version: null,
+          fqn: ['shop', 'plain'],
+        },
+        {
+          ...versioned('seedling', 0, null),
+          unique_id: 'seed.shop.seedling',
+          resource_type: 'seed',
+          version: null,
+        },
+      ].map((n) => [n.unique_id, n]),
+    ),
+  };
+  const parsedVersions = parseManifest(manifest);
+  const versionGraph = buildDbtGraph(parsedVersions.nodes, parsedVersions.disabledIds).graph;
+  const pick = (kind: string) =>
+    [...selectNodes(versionGraph, null, [`version:${kind}`], []).selected]
+      .map((i) => versionGraph.nodes[i]!.uniqueId)
+      .sort();
+
+  it('latest is the version equal to latest_version', () => {
+    expect(pick('latest')).toEqual([
+      'model.shop.accounts.v9',
+      'model.shop.labels.vv9',
+      'model.shop.orders.v2',
+    ]);
+  });
+
+  it('prerelease and old compare as numbers when both read as numbers, else as text', () => {
+    expect(pick('prerelease')).toEqual(['model.shop.accounts.v10', 'model.shop.orders.v3']);
+    expect(pick('old')).toEqual(['model.shop.labels.vv10', 'model.shop.orders.v1']);
+  });
+
+  it('none is every model without a version, and never a seed', () => {
+    expect(pick('none')).toEqual(['model.shop.plain']);
   });
 });

@@ -46,6 +46,9 @@ export interface DbtNode {
   /** Parents from `depends_on.nodes`, deduplicated, in manifest order. */
   dependsOn: string[];
   versioned: boolean;
+  /** A model's `version` and its group's `latest_version` (number or string, as in the manifest). */
+  version: string | number | null;
+  latestVersion: string | number | null;
   sourceName: string | null;
   access: string | null;
   /** `test_metadata.name` of a generic test; null for singular tests and everything else. */
@@ -97,6 +100,7 @@ const MemberSchema = z.object({
   checksum: z.object({ name: z.string(), checksum: z.string() }).nullish(),
   test_metadata: z.object({ name: z.string() }).nullish(),
   version: z.union([z.string(), z.number()]).nullish(),
+  latest_version: z.union([z.string(), z.number()]).nullish(),
   source_name: optionalString,
   access: optionalString,
 });
@@ -204,6 +208,8 @@ function normalise(collection: MemberCollection, raw: RawMember): DbtNode {
     materialized: typeof config.materialized === 'string' ? config.materialized : null,
     dependsOn: dedupe(raw.depends_on?.nodes ?? []),
     versioned: raw.version !== undefined && raw.version !== null,
+    version: raw.version ?? null,
+    latestVersion: raw.latest_version ?? null,
     sourceName: raw.source_name ?? null,
     access: raw.access ?? null,
     testMetadataName: raw.test_metadata?.name ?? null,

@@ -34,11 +34,12 @@ export const selectorMethods = [
   'semantic_model',
   'saved_query',
   'unit_test',
+  'version',
 ] as const;
 type SelectorMethod = (typeof selectorMethods)[number];
 
 /** Methods dbt has that need artifacts of an earlier run; DVT+ refuses them clearly. */
-const stateMethods = ['state', 'result', 'source_status', 'version'] as const;
+const stateMethods = ['state', 'result', 'source_status'] as const;
 
 /** dbt's NodeType values, the values `resource_type:` accepts. */
 export const dbtResourceTypes = [
@@ -185,6 +186,9 @@ function checkValue(
     !['generic', 'schema', 'data', 'singular', 'unit'].includes(value)
   ) {
     throw fail(`"${value}" is not a test type; expected generic, singular, unit or data`);
+  }
+  if (method === 'version' && !(versionKinds as readonly string[]).includes(value)) {
+    throw fail(`"${value}" is not a version kind; expected one of ${versionKinds.join(', ')}`);
   }
   if (method === 'source' && parts > 3) {
     throw fail(
@@ -392,6 +396,8 @@ function matcher(criterion: SelectorCriterion, scope: Scope): (node: DbtNode) =>
         return node.testMetadataName !== null ? generic : singular;
       };
     }
+    case 'version':
+      return (node) => versionMatches(node, value);
     case 'exposure':
     case 'metric':
     case 'semantic_model':
@@ -401,6 +407,51 @@ function matcher(criterion: SelectorCriterion, scope: Scope): (node: DbtNode) =>
       return (node) => node.collection === collection && nameInCollection(node, value);
     }
   }
+}
+
+const versionKinds = ['latest', 'prerelease', 'old', 'none'] as const;
+
+/**
+ * dbt's `version:` method, for models only: `latest` is the version equal to the group's
+ * `latest_version`, `prerelease` and `old` are above and below it, `none` is an unversioned
+ * model. Versions compare as numbers when both read as numbers, else as text (so "10" > "9"
+ * but "v10" < "v9"), and a version or latest_version of 0 or "" counts as unset, as in dbt.
+ */
+function versionMatches(node: DbtNode, kind: string): boolean {
+  if (node.collection !== 'nodes' || node.resourceType !== 'model') return false;
+  const { version, latestVersion } = node;
+  switch (kind) {
+    case 'latest':
+      return version !== null && version === latestVersion;
+    case 'none':
+      return version === null;
+    case 'prerelease':
+    case 'old': {
+      if (!version || !latestVersion) return false;
+      const order = compareVersions(version, latestVersion);
+      return kind === 'prerelease' ? order > 0 : order < 0;
+    }
+    default:
+      return false;
+  }
+}
+
+function compareVersions(a: string | number, b: string | number): number {
+  const x = versionNumber(a);
+  const y = versionNumber(b);
+  if (x !== undefined && y !== undefined) return x < y ? -1 : x > y ? 1 : 0;
+  const [p, q] = [String(a), String(b)];
+  return p < q ? -1 : p > q ? 1 : 0;
+}
+
+/** The number a version reads as (Python's float() on it), or undefined. */
+function versionNumber(v: string | number): number | undefined {
+  if (typeof v === 'number') return v;
+  const text = v.trim().replaceAll(/(?<=\d)_(?=\d)/g, '');
+  if (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(text)) return Number(text);
+  if (/^[+-]?(inf|infinity)$/i.test(text)) return text.startsWith('-') ? -Infinity : Infinity;
+  if (/^[+-]?nan$/i.test(text)) return Number.NaN;
+  return undefined;
 }
 
 const namedCollections = {
