@@ -16,8 +16,31 @@ import { testRunDir } from '../packages/testkit/src/infra.ts';
 
 const [command = 'status', ...rest] = process.argv.slice(2);
 const flag = (name: string) => rest.includes(name);
+const usage =
+  'up [--infra-only] [--no-build] | down [--test [--purge]] | reset | status | logs [name] [--lines N]';
+
+/** Flags each command takes; anything else is refused rather than silently ignored. */
+const flagsOf: Record<string, string[]> = {
+  up: ['--infra-only', '--no-build'],
+  down: ['--test', '--purge'],
+  reset: [],
+  status: [],
+  logs: ['--lines'],
+};
+const unknownFlag = rest.find((r) => r.startsWith('-') && !(flagsOf[command] ?? []).includes(r));
 
 try {
+  if (command in flagsOf && unknownFlag !== undefined) {
+    const allowed = flagsOf[command]!;
+    console.error(
+      `stack ${command}: unknown flag "${unknownFlag}"; ${command} takes ${allowed.length ? allowed.join(', ') : 'no flags'} (usage: ${usage})`,
+    );
+    process.exit(2);
+  }
+  if (flag('--purge') && !flag('--test')) {
+    console.error('stack down: --purge only goes with --test; `pnpm stack reset` wipes the stack');
+    process.exit(2);
+  }
   switch (command) {
     case 'up':
       await stackUp({ infraOnly: flag('--infra-only'), build: !flag('--no-build') });
@@ -57,9 +80,7 @@ try {
       break;
     }
     default:
-      console.error(
-        `unknown command "${command}"; use: up [--infra-only] [--no-build] | down [--test [--purge]] | reset | status | logs [name]`,
-      );
+      console.error(`unknown command "${command}"; use: ${usage}`);
       process.exitCode = 2;
   }
 } catch (error) {
