@@ -41,7 +41,7 @@ run_dbt compile
 mkdir -p "$out"
 cp target/manifest.json "$out/manifest.json"
 
-# Each line: <name>|<--select value>|<--exclude value or empty>|<--resource-type values or empty>
+# Each line: <name>|<--select value>|<--exclude value or empty>|<--resource-type values or empty>[|<--indirect-selection mode>]
 selectors=(
   'plain-name|fct_orders||'
   'parents|+fct_orders||'
@@ -75,6 +75,13 @@ selectors=(
   'version-old-children|version:old+||'
   'version-prerelease|version:prerelease||'
   'version-none-models|version:none||model'
+  'cautious-one-parent|stg_customers||test|cautious'
+  'cautious-both-parents|dim_customers fct_orders||test|cautious'
+  'cautious-intersection|+fct_orders,tag:finance+||test|cautious'
+  'buildable-children|stg_orders+||test|buildable'
+  'buildable-one-model|fct_orders||test|buildable'
+  'empty-children|stg_orders+|||empty'
+  'cautious-exclude|+fct_orders|dim_customers||cautious'
   'only-tests-of-model|fct_orders||test'
   'everything||tag:legacy|'
   'resource-types-model-seed|+fct_orders||model seed'
@@ -83,15 +90,16 @@ selectors=(
 tmp="$work/selections.jsonl"
 : >"$tmp"
 for entry in "${selectors[@]}"; do
-  IFS='|' read -r name select exclude types <<<"$entry"
+  IFS='|' read -r name select exclude types indirect <<<"$entry"
   args=(ls --output json --output-keys unique_id)
+  [ -n "$indirect" ] && args+=(--indirect-selection "$indirect")
   [ -n "$select" ] && args+=(--select "$select")
   [ -n "$exclude" ] && args+=(--exclude "$exclude")
   if [ -n "$types" ]; then
     for t in $types; do args+=(--resource-type "$t"); done
   fi
   ids="$(run_dbt "${args[@]}" | sed -n 's/^{"unique_id": "\(.*\)"}$/\1/p' | sort | paste -sd ' ' -)"
-  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$select" "$exclude" "$types" "$ids" >>"$tmp"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$select" "$exclude" "$types" "$ids" "$indirect" >>"$tmp"
   echo "recorded $name"
 done
 
@@ -99,12 +107,13 @@ node -e '
 const fs = require("node:fs");
 const [file, dest, version] = process.argv.slice(1);
 const cases = fs.readFileSync(file, "utf8").trimEnd().split("\n").map((line) => {
-  const [name, select, exclude, types, ids] = line.split("\t");
+  const [name, select, exclude, types, ids, indirect] = line.split("\t");
   return {
     name,
     select: select ? [select] : [],
     exclude: exclude ? [exclude] : [],
     resourceTypes: types ? types.split(" ") : [],
+    ...(indirect ? { indirectSelection: indirect } : {}),
     expected: ids ? ids.split(" ") : [],
   };
 });

@@ -61,6 +61,12 @@ const planOptions: OptionTable = {
     valueName: 'SELECTOR',
     description: 'dbt nodes to leave out (repeatable)',
   },
+  'indirect-selection': {
+    type: 'string',
+    valueName: 'MODE',
+    description:
+      'dbt: tests that come with the selection: eager (default), cautious, buildable, empty',
+  },
   project,
   'full-refresh': { type: 'boolean', description: 'dbt: rebuild incremental models from scratch' },
   preview: { type: 'boolean', description: 'dbt: accept a manifest that was never compiled' },

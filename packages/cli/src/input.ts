@@ -19,6 +19,7 @@ export type PlanInput =
 export interface PlanSelection {
   select: string[];
   exclude: string[];
+  indirectSelection?: string;
   fullRefresh: boolean;
   preview: boolean;
   simulate: boolean;
@@ -93,14 +94,24 @@ export function detectPlanInput(value: unknown, file: string, command = 'plan'):
   );
 }
 
-const DBT_ONLY = ['select', 'exclude', 'fullRefresh', 'preview', 'simulate'] as const;
+const DBT_ONLY = [
+  'select',
+  'exclude',
+  'indirectSelection',
+  'fullRefresh',
+  'preview',
+  'simulate',
+] as const;
 const FLAG_OF: Record<(typeof DBT_ONLY)[number], string> = {
   select: '--select',
   exclude: '--exclude',
+  indirectSelection: '--indirect-selection',
   fullRefresh: '--full-refresh',
   preview: '--preview',
   simulate: '--simulate',
 };
+
+const INDIRECT_MODES = ['eager', 'cautious', 'buildable', 'empty'];
 
 /** The body of POST /v1/projects/{projectId}/plans. */
 export function planRequestBody(
@@ -111,7 +122,7 @@ export function planRequestBody(
   if (input.kind === 'plan') {
     const used = DBT_ONLY.filter((key) => {
       const value = selection[key];
-      return Array.isArray(value) ? value.length > 0 : value === true;
+      return Array.isArray(value) ? value.length > 0 : value === true || typeof value === 'string';
     });
     if (used.length > 0) {
       throw new UsageError(
@@ -121,11 +132,21 @@ export function planRequestBody(
     }
     return { plan: input.plan };
   }
+  const mode = selection.indirectSelection;
+  if (mode !== undefined && !INDIRECT_MODES.includes(mode)) {
+    throw new UsageError(
+      `--indirect-selection takes ${INDIRECT_MODES.join(', ')} (dbt's modes); got ${JSON.stringify(mode)}`,
+      command,
+    );
+  }
   return {
     dbt: {
       manifest: input.manifest,
       ...(selection.select.length ? { select: selection.select } : {}),
       ...(selection.exclude.length ? { exclude: selection.exclude } : {}),
+      ...(selection.indirectSelection !== undefined
+        ? { indirectSelection: selection.indirectSelection }
+        : {}),
       fullRefresh: selection.fullRefresh,
       preview: selection.preview,
       simulate: selection.simulate,

@@ -101,6 +101,29 @@ describe('plan request body', () => {
     });
   });
 
+  it('passes --indirect-selection on, and refuses a mode dbt does not have', () => {
+    const input = detectPlanInput(manifest, 'm.json');
+    expect(planRequestBody(input, { ...noSelection, indirectSelection: 'cautious' })).toEqual({
+      dbt: {
+        manifest,
+        indirectSelection: 'cautious',
+        fullRefresh: false,
+        preview: false,
+        simulate: false,
+      },
+    });
+    expect(() => planRequestBody(input, { ...noSelection, indirectSelection: 'careful' })).toThrow(
+      '--indirect-selection takes eager, cautious, buildable, empty (dbt\'s modes); got "careful"',
+    );
+    const plan = detectPlanInput(
+      { schemaVersion: 'dvt.plan/v1', planId: 'p', planVersion: '1', steps: [] },
+      'p.json',
+    );
+    expect(() => planRequestBody(plan, { ...noSelection, indirectSelection: 'empty' })).toThrow(
+      '--indirect-selection apply to dbt manifests only',
+    );
+  });
+
   it('refuses dbt options for a plan file, naming each flag', () => {
     const plan = detectPlanInput(
       { schemaVersion: 'dvt.plan/v1', planId: 'p', planVersion: '1', steps: [] },

@@ -21,6 +21,7 @@ import { z } from 'zod';
 import type { PlannerConfig } from './config.ts';
 import {
   importManifest,
+  indirectSelectionModes,
   type DbtImportOptions,
   type DbtImportPolicies,
   type DbtImportResult,
@@ -83,6 +84,7 @@ const DbtRequest = z.strictObject({
     .refine((v) => v !== undefined, 'missing required field: expected a manifest'),
   select: z.array(z.string()).optional(),
   exclude: z.array(z.string()).optional(),
+  indirectSelection: z.enum(indirectSelectionModes).optional(),
   fullRefresh: z.boolean().optional(),
   preview: z.boolean().optional(),
   simulate: z.boolean().optional(),

@@ -109,6 +109,26 @@ describe('POST /internal/v1/compile with a dbt manifest', () => {
     expect(refreshed.decisions[model.id].action).toBe('RUN');
   });
 
+  it('takes indirectSelection: empty brings no tests, a new plan version; a bad mode is a 400', async () => {
+    const text = readFixtureManifestText('jaffle-shop-versioned-v10');
+    const kinds = (plan: { steps: { kind: string }[] }) =>
+      [...new Set(plan.steps.map((s) => s.kind))].sort();
+    const eager = (await compileDbt(text, { preview: true, select: ['+customers'] })).json();
+    const empty = (
+      await compileDbt(text, { preview: true, select: ['+customers'], indirectSelection: 'empty' })
+    ).json();
+    expect(kinds(eager)).toEqual(['dbt.model', 'dbt.test']);
+    expect(kinds(empty)).toEqual(['dbt.model']);
+    expect(empty.steps.length).toBe(
+      eager.steps.filter((s: { kind: string }) => s.kind === 'dbt.model').length,
+    );
+    expect(empty.planVersion).not.toBe(eager.planVersion);
+
+    const bad = await compileDbt(text, { preview: true, indirectSelection: 'careful' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('indirectSelection');
+  });
+
   it('answers 422 MANIFEST_INVALID for something that is not a manifest', async () => {
     const res = await compileDbt('{"nodes": 3}');
     expect(res.statusCode).toBe(422);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { buildDbtGraph, importManifest, parseManifest, selectNodes } from '../src/dbt/index.ts';
+import {
+  buildDbtGraph,
+  importManifest,
+  parseManifest,
+  selectNodes,
+  type IndirectSelection,
+} from '../src/dbt/index.ts';
 import { readLocalFixture, topologicalPositions } from './fixtures/dbt-fixtures.ts';
 
 interface RecordedCase {
@@ -7,6 +13,7 @@ interface RecordedCase {
   select: string[];
   exclude: string[];
   resourceTypes: string[];
+  indirectSelection?: IndirectSelection;
   expected: string[];
 }
 
@@ -33,8 +40,12 @@ const lsDefaultTypes = [
 const parsed = parseManifest(shop);
 const { graph } = buildDbtGraph(parsed.nodes, parsed.disabledIds);
 
-function select(selectArgs: string[], excludeArgs: string[] = []): string[] {
-  const { selected } = selectNodes(graph, parsed.projectName, selectArgs, excludeArgs);
+function select(
+  selectArgs: string[],
+  excludeArgs: string[] = [],
+  indirect: IndirectSelection = 'eager',
+): string[] {
+  const { selected } = selectNodes(graph, parsed.projectName, selectArgs, excludeArgs, indirect);
   return [...selected].map((i) => graph.nodes[i]!.uniqueId).sort();
 }
 
@@ -66,12 +77,15 @@ describe('selection matches dbt ls on examples/dbt-shop', () => {
       expect(all).toContain(token);
     }
     expect(recorded.cases.some((c) => c.exclude.some((e) => e.includes('+')))).toBe(true);
+    const modes = new Set(recorded.cases.map((c) => c.indirectSelection ?? 'eager'));
+    expect([...modes].sort()).toEqual(['buildable', 'cautious', 'eager', 'empty']);
   });
 
   for (const c of recorded.cases) {
-    it(`${c.name}: --select ${JSON.stringify(c.select)} --exclude ${JSON.stringify(c.exclude)}`, () => {
+    const mode = c.indirectSelection ? ` --indirect-selection ${c.indirectSelection}` : '';
+    it(`${c.name}: --select ${JSON.stringify(c.select)} --exclude ${JSON.stringify(c.exclude)}${mode}`, () => {
       const types = new Set(c.resourceTypes.length > 0 ? c.resourceTypes : lsDefaultTypes);
-      const ours = select(c.select, c.exclude).filter((id) =>
+      const ours = select(c.select, c.exclude, c.indirectSelection).filter((id) =>
         types.has(graph.nodes[graph.index.get(id)!]!.resourceType),
       );
       expect(ours).toEqual(c.expected);

@@ -7,6 +7,7 @@ export interface DbtCompileInput {
   manifest: unknown;
   select?: string[];
   exclude?: string[];
+  indirectSelection?: 'eager' | 'cautious' | 'buildable' | 'empty';
   fullRefresh?: boolean;
   preview?: boolean;
   simulate?: boolean;

@@ -23,6 +23,10 @@ const DbtRequest = z
     }),
     select: z.array(z.string().min(1).max(2000)).max(500).optional(),
     exclude: z.array(z.string().min(1).max(2000)).max(500).optional(),
+    indirectSelection: z.enum(['eager', 'cautious', 'buildable', 'empty']).optional().meta({
+      description:
+        "dbt's --indirect-selection: which tests come with the selected nodes (default eager)",
+    }),
     fullRefresh: z.boolean().optional(),
     preview: z
       .boolean()

@@ -14,6 +14,9 @@ function selectionOf(ctx: CliContext): PlanSelection {
   return {
     select: ctx.list('select'),
     exclude: ctx.list('exclude'),
+    ...(ctx.string('indirect-selection') !== undefined
+      ? { indirectSelection: ctx.string('indirect-selection') }
+      : {}),
     fullRefresh: ctx.flag('full-refresh'),
     preview: ctx.flag('preview'),
     simulate: ctx.flag('simulate'),

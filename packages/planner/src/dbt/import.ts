@@ -33,7 +33,7 @@ import { createHash } from 'node:crypto';
 import { ProblemError } from '@dvt/service-kit';
 import { buildDbtGraph, parentsOf, type DbtGraph } from './graph.ts';
 import { type DbtNode, parseManifest } from './manifest.ts';
-import { selectNodes } from './selector.ts';
+import { type IndirectSelection, selectNodes } from './selector.ts';
 
 /** What to do with a selected resource DVT+ does not execute. */
 export type ResourcePolicy = 'skip' | 'reject';
@@ -60,6 +60,8 @@ export interface DbtImportOptions {
   select?: string[];
   /** dbt `--exclude` arguments, evaluated against the whole graph, subtracted afterwards. */
   exclude?: string[];
+  /** dbt `--indirect-selection`: which tests come with the selected nodes. Default `eager`. */
+  indirectSelection?: IndirectSelection;
   /** Plan-only preview: models and tests without compiled SQL get `compiledSql: null`
    * instead of failing with MANIFEST_NOT_COMPILED. */
   preview?: boolean;
@@ -110,6 +112,10 @@ function defaultPlanVersion(base: string, options: DbtImportOptions): string {
     target: options.target ?? 'warehouse',
     concurrency: options.concurrency ?? 4,
     policies: options.policies ?? {},
+    // Only when set, so the versions of plans imported before the option existed stay put.
+    ...(options.indirectSelection && options.indirectSelection !== 'eager'
+      ? { indirectSelection: options.indirectSelection }
+      : {}),
   };
   const isDefault =
     shaping.select.length === 0 &&
@@ -118,7 +124,8 @@ function defaultPlanVersion(base: string, options: DbtImportOptions): string {
     !shaping.simulate &&
     shaping.target === 'warehouse' &&
     shaping.concurrency === 4 &&
-    Object.keys(shaping.policies).length === 0;
+    Object.keys(shaping.policies).length === 0 &&
+    shaping.indirectSelection === undefined;
   if (isDefault) return base.slice(0, 64);
   const hash = createHash('sha256').update(JSON.stringify(shaping)).digest('hex').slice(0, 12);
   return `${base.slice(0, 51)}-${hash}`;
@@ -301,7 +308,13 @@ export function importManifest(manifest: unknown, options: DbtImportOptions = {}
     }
   }
 
-  const selection = selectNodes(graph, parsed.projectName, options.select, options.exclude);
+  const selection = selectNodes(
+    graph,
+    parsed.projectName,
+    options.select,
+    options.exclude,
+    options.indirectSelection,
+  );
   for (const raw of selection.unmatched) {
     warnings.push(`the selector ${JSON.stringify(raw)} matches no enabled node`);
   }

@@ -11,5 +11,15 @@ export { SUPPORTED_SCHEMA_VERSIONS, parseManifest, schemaVersionOf } from './man
 export type { DbtNode, ParsedManifest } from './manifest.ts';
 export { buildDbtGraph } from './graph.ts';
 export type { DbtGraph } from './graph.ts';
-export { parseSelectorArgs, selectNodes, selectorMethods } from './selector.ts';
-export type { SelectionResult, SelectorCriterion, SelectorIntersection } from './selector.ts';
+export {
+  indirectSelectionModes,
+  parseSelectorArgs,
+  selectNodes,
+  selectorMethods,
+} from './selector.ts';
+export type {
+  IndirectSelection,
+  SelectionResult,
+  SelectorCriterion,
+  SelectorIntersection,
+} from './selector.ts';

@@ -6,8 +6,12 @@
  *   it holds a `/` (or `\`), a file name when it ends in .sql/.py/.csv, else an fqn.
  * - Graph operators apply per criterion, on the whole graph: `+x` ancestors, `x+` descendants,
  *   `n+x`/`x+n` limited to n generations, `@x` descendants plus all their ancestors.
- * - Each criterion then adds its tests "eagerly" (dbt's default indirect selection): every
- *   test or unit test that is a direct child of a selected node.
+ * - Each criterion then adds the tests around it by the indirect selection mode (dbt's
+ *   `--indirect-selection`): `eager` (the default) every test or unit test that is a direct
+ *   child of a selected node; `cautious` only tests whose parents are all selected; `buildable`
+ *   also tests whose parents are selected nodes' ancestors (or sources); `empty` none. Under
+ *   cautious and buildable a test left out by one criterion can come back when a union or
+ *   intersection selects its other parents, as in dbt.
  * - The final set is (union of --select) minus (union of --exclude), both computed against the
  *   full graph, and nodes whose SQL is blank are dropped (dbt's `empty` nodes, never seeds).
  */
@@ -243,9 +247,22 @@ export function parseSelectorArgs(
 
 // ---- evaluation ------------------------------------------------------------------------------
 
+export const indirectSelectionModes = ['eager', 'cautious', 'buildable', 'empty'] as const;
+export type IndirectSelection = (typeof indirectSelectionModes)[number];
+
 interface Scope {
   graph: DbtGraph;
   projectName: string | null;
+  indirect: IndirectSelection;
+}
+
+/**
+ * A selection as dbt carries it up the expression: `direct` is what is selected, `indirect`
+ * holds tests left out for now because some parent is missing (cautious and buildable only).
+ */
+interface Bundle {
+  direct: Set<number>;
+  indirect: Set<number>;
 }
 
 const nonSourceCollections = new Set([
@@ -466,8 +483,8 @@ function isTest(node: DbtNode): boolean {
   return node.resourceType === 'test' || node.resourceType === 'unit_test';
 }
 
-/** One criterion against the full graph: method, graph operators, eager test expansion. */
-function evaluateCriterion(criterion: SelectorCriterion, scope: Scope): Set<number> {
+/** One criterion against the full graph: method, graph operators, then the tests around it. */
+function evaluateCriterion(criterion: SelectorCriterion, scope: Scope): Bundle {
   const { graph } = scope;
   const predicate = matcher(criterion, scope);
   const collected = new Set<number>();
@@ -487,13 +504,71 @@ function evaluateCriterion(criterion: SelectorCriterion, scope: Scope): Set<numb
   if (criterion.children) {
     for (const i of descendantsOf(graph, collected, criterion.childrenDepth)) selected.add(i);
   }
-  const result = new Set(selected);
+  return addTests(selected, scope);
+}
+
+/** dbt's expand_selection: the tests that are children of `selected`, by the mode. */
+function addTests(selected: Set<number>, scope: Scope): Bundle {
+  const { graph, indirect: mode } = scope;
+  const direct = new Set(selected);
+  const indirect = new Set<number>();
+  if (mode === 'empty') return { direct, indirect };
+  const buildable = mode === 'buildable' ? withAncestors(selected, scope, true) : undefined;
   for (const i of selected) {
     for (const child of childrenOf(graph, i)) {
-      if (isTest(graph.nodes[child]!)) result.add(child);
+      const test = graph.nodes[child]!;
+      if (!isTest(test)) continue;
+      if (mode === 'eager' || parentsWithin(test, selected, scope)) direct.add(child);
+      else if (buildable && parentsWithin(test, buildable, scope)) direct.add(child);
+      else indirect.add(child);
     }
   }
-  return result;
+  return { direct, indirect };
+}
+
+/**
+ * dbt's incorporate_indirect_nodes, after a union or intersection: a test held back comes in
+ * once all its parents are selected (cautious) or are selected nodes or their ancestors
+ * (buildable). Unit tests held back stay out, as in dbt.
+ */
+function incorporate(direct: Set<number>, indirect: Set<number>, scope: Scope): Set<number> {
+  const { graph, indirect: mode } = scope;
+  if (mode !== 'cautious' && mode !== 'buildable') return direct;
+  const within = mode === 'buildable' ? withAncestors(direct, scope, false) : direct;
+  const out = new Set(direct);
+  for (const i of indirect) {
+    const node = graph.nodes[i]!;
+    if (node.collection === 'nodes' && parentsWithin(node, within, scope)) out.add(i);
+  }
+  return out;
+}
+
+/** `set` and every ancestor of it, and (as dbt's expand_selection does) every source. */
+function withAncestors(set: Set<number>, scope: Scope, sources: boolean): Set<number> {
+  const out = new Set(set);
+  for (const i of ancestorsOf(scope.graph, set)) out.add(i);
+  if (sources) scope.graph.nodes.forEach((n, i) => n.collection === 'sources' && out.add(i));
+  return out;
+}
+
+function parentsWithin(node: DbtNode, set: Set<number>, scope: Scope): boolean {
+  return node.dependsOn.every((id) => {
+    const i = scope.graph.index.get(id);
+    return i !== undefined && set.has(i);
+  });
+}
+
+function combine(bundles: Bundle[], how: 'union' | 'intersection', scope: Scope): Bundle {
+  const pick = how === 'union' ? unite : intersect;
+  const direct = pick(bundles.map((b) => b.direct));
+  const all = pick(bundles.map((b) => new Set([...b.direct, ...b.indirect])));
+  return { direct: incorporate(direct, all, scope), indirect: all };
+}
+
+function unite(sets: Set<number>[]): Set<number> {
+  const out = new Set<number>();
+  for (const set of sets) for (const i of set) out.add(i);
+  return out;
 }
 
 function intersect(sets: Set<number>[]): Set<number> {
@@ -504,8 +579,12 @@ function intersect(sets: Set<number>[]): Set<number> {
   return out;
 }
 
-export function evaluateIntersection(part: SelectorIntersection, scope: Scope): Set<number> {
-  return intersect(part.criteria.map((criterion) => evaluateCriterion(criterion, scope)));
+function evaluateIntersection(part: SelectorIntersection, scope: Scope): Bundle {
+  return combine(
+    part.criteria.map((criterion) => evaluateCriterion(criterion, scope)),
+    'intersection',
+    scope,
+  );
 }
 
 export interface SelectionResult {
@@ -526,8 +605,9 @@ export function selectNodes(
   projectName: string | null,
   select: readonly string[] | undefined,
   exclude: readonly string[] | undefined,
+  indirect: IndirectSelection = 'eager',
 ): SelectionResult {
-  const scope: Scope = { graph, projectName };
+  const scope: Scope = { graph, projectName, indirect };
   const includes = parseSelectorArgs(select ?? [], 'select');
   const excludes = parseSelectorArgs(exclude ?? [], 'exclude');
   const unmatched: string[] = [];
@@ -536,19 +616,29 @@ export function selectNodes(
   if (includes.length === 0) {
     included = new Set(graph.nodes.map((_, i) => i));
   } else {
-    included = new Set<number>();
-    for (const part of includes) {
+    const parts = includes.map((part) => {
       const found = evaluateIntersection(part, scope);
-      if (found.size === 0) unmatched.push(part.raw);
-      for (const i of found) included.add(i);
-    }
+      if (found.direct.size === 0) unmatched.push(part.raw);
+      return found;
+    });
+    included = combine(parts, 'union', scope).direct;
   }
 
+  // The difference takes the exclusion's direct selection only: a test the exclusion held
+  // back under cautious or buildable is not excluded (dbt's SelectionDifference). Each
+  // excluded node is reported with the first piece that matched it.
   const excluded = new Map<number, string>();
-  for (const part of excludes) {
-    const found = evaluateIntersection(part, scope);
-    if (found.size === 0) unmatched.push(part.raw);
-    for (const i of found) if (!excluded.has(i)) excluded.set(i, part.raw);
+  if (excludes.length > 0) {
+    const parts = excludes.map((part) => {
+      const found = evaluateIntersection(part, scope);
+      if (found.direct.size === 0) unmatched.push(part.raw);
+      return found;
+    });
+    const all = combine(parts, 'union', scope).direct;
+    for (const i of all) {
+      const by = excludes.find((_, k) => parts[k]!.direct.has(i)) ?? excludes[0]!;
+      excluded.set(i, by.raw);
+    }
   }
 
   const selected = new Set<number>();
