@@ -9,7 +9,12 @@ import { createServer } from 'node:net';
 import { createLogger } from '@dvt/service-kit';
 import { createEngineService, loadEngineConfig } from '@dvt/engine';
 import { createPlannerService, loadPlannerConfig } from '@dvt/planner';
-import { createTestDatabase, testTemporalAddress, type TestDatabase } from '@dvt/testkit';
+import {
+  createTestDatabase,
+  fixturePath,
+  testTemporalAddress,
+  type TestDatabase,
+} from '@dvt/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, INTERNAL_TOKEN, startApi, type ApiHarness } from './helpers.ts';
 
@@ -171,7 +176,7 @@ describe('plans', () => {
 
   it('accepts a 6 MB dbt manifest under the plans route limit', async () => {
     const manifest = JSON.parse(
-      readFileSync('/work/shared/fixtures/dbt/fivetran-ad-reporting-v7/manifest.json', 'utf8'),
+      readFileSync(fixturePath('dbt', 'fivetran-ad-reporting-v7', 'manifest.json'), 'utf8'),
     );
     const compact = JSON.stringify({ dbt: { manifest, preview: true } }, null, 1);
     // Padding with JSON whitespace makes the body 6.5 MB without changing what it says.
@@ -181,6 +186,28 @@ describe('plans', () => {
     expect(res.status).toBe(200);
     expect(res.body.stored).toBe(false);
     expect(res.body.steps.length).toBeGreaterThan(10);
+  });
+
+  it('passes the dbt options on to the planner: indirectSelection empty plans no tests', async () => {
+    const manifest = JSON.parse(
+      readFileSync(fixturePath('dbt', 'jaffle-shop-versioned-v10', 'manifest.json'), 'utf8'),
+    );
+    const kinds = async (extra: Record<string, unknown>) => {
+      const res = await api.call('POST', '/v1/projects/shop/plans', {
+        token: admin,
+        body: { dbt: { manifest, preview: true, select: ['+customers'], ...extra } },
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return [...new Set(res.body.steps.map((s: { kind: string }) => s.kind))].sort();
+    };
+    expect(await kinds({})).toEqual(['dbt.model', 'dbt.test']);
+    expect(await kinds({ indirectSelection: 'empty' })).toEqual(['dbt.model']);
+    const bad = await api.call('POST', '/v1/projects/shop/plans', {
+      token: admin,
+      body: { dbt: { manifest, indirectSelection: 'careful' } },
+    });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('indirectSelection');
   });
 
   it('answers a plan JSON over PLAN_MAX_BYTES with a prompt 413', async () => {

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixturesDir } from '../../testkit/src/fixtures.ts';
 import { freePortBlock } from '../../testkit/src/ports.ts';
 import { mintDevToken } from '../../api/src/mint-token.ts';
 import { repoRoot } from '../src/paths.ts';
@@ -47,8 +48,6 @@ const env = {
   DVT_API_URL: apiUrl,
   ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
 };
-const fixturesDir =
-  process.env.DVT_FIXTURES_DIR ?? path.resolve(repoRoot, '..', 'shared', 'fixtures');
 const warehouseUrl = `postgres://${stackSettings.warehouseUser}:${stackSettings.warehousePassword}@127.0.0.1:${ports.DVT_PG_PORT}/warehouse`;
 
 function stack(...args: string[]) {

@@ -3,6 +3,7 @@ import { text } from 'node:stream/consumers';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunEvent, StepInput } from '@dvt/contracts';
+import { fixturePath } from '@dvt/testkit';
 import {
   executionPlan,
   startEngine,
@@ -21,7 +22,7 @@ afterAll(async () => {
 });
 
 const schema = JSON.parse(
-  readFileSync('/work/shared/fixtures/dbt/schemas/run-results-v6.json', 'utf8'),
+  readFileSync(fixturePath('dbt', 'schemas', 'run-results-v6.json'), 'utf8'),
 ) as object;
 const validateRunResults = new Ajv2020({ strict: false, allErrors: true }).compile(schema);
 

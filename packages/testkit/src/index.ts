@@ -13,3 +13,4 @@ export { spawnService } from './service-process.ts';
 export type { ServiceProcess } from './service-process.ts';
 export { freePort } from '@dvt/devstack';
 export { freePortBlock } from './ports.ts';
+export { fixturePath, fixturesDir } from './fixtures.ts';
