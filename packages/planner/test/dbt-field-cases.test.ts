@@ -406,3 +406,38 @@ describe('Windows paths (astronomer-cosmos PR #1601)', () => {
     expect(selectIds(resto, ['path:models/vietlot']).length).toBe(157);
   });
 });
+
+describe('chains and cycles through ephemeral models', () => {
+  const ephemeral = (name: string, needs: string[]) =>
+    model(name, needs, { config: { materialized: 'ephemeral' } });
+
+  it('a chain of 10,000 ephemeral models passes its root through to the model on top', () => {
+    const chain = Array.from({ length: 10_000 }, (_, i) =>
+      ephemeral(`e${i}`, i === 0 ? ['model.shop.root'] : [`model.shop.e${i - 1}`]),
+    );
+    const manifest = manifestOf([model('root', []), ...chain, model('top', ['model.shop.e9999'])]);
+    const { plan } = importManifest(manifest);
+    expect(plan.steps.map((s) => [s.id, s.needs])).toEqual([
+      ['model.shop.root', undefined],
+      ['model.shop.top', ['model.shop.root']],
+    ]);
+  });
+
+  it('a cycle between ephemeral models is MANIFEST_INVALID naming the loop', () => {
+    const manifest = manifestOf([
+      ephemeral('a', ['model.shop.b']),
+      ephemeral('b', ['model.shop.a']),
+      model('c', ['model.shop.a']),
+    ]);
+    let error: { code?: string; message?: string } = {};
+    try {
+      importManifest(manifest);
+    } catch (e) {
+      error = e as typeof error;
+    }
+    expect(error.code).toBe('MANIFEST_INVALID');
+    expect(error.message).toContain(
+      'cycle through models that are no steps of their own (ephemeral): model.shop.a -> model.shop.b -> model.shop.a',
+    );
+  });
+});

@@ -175,6 +175,16 @@ describe('selector methods beyond the recording', () => {
     ]);
   });
 
+  it('a blank --select selects nothing, with a warning, as dbt does (an unset variable is not "all")', () => {
+    for (const blank of [[''], [' '], ['  ', '']]) {
+      const { plan, report } = importManifest(shop, { select: blank });
+      expect(plan.steps).toEqual([]);
+      expect(report.warnings).toContain('the selector "" matches no enabled node');
+    }
+    // no --select at all, or an empty list, is everything
+    expect(importManifest(shop, { select: [] }).plan.steps.length).toBeGreaterThan(20);
+  });
+
   it('a selector matching nothing yields a warning, not an error', () => {
     const { plan, report } = importManifest(shop, { select: ['no_such_model'] });
     expect(plan.steps).toEqual([]);

@@ -109,7 +109,9 @@ export function createHttpServer(options: CreateHttpServerOptions): FastifyInsta
     if (
       fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
       fastifyCode === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
-      error instanceof SyntaxError
+      // Fastify's JSON parser passes JSON.parse's SyntaxError on with statusCode 400; any
+      // other SyntaxError (a bad RegExp in a handler, say) is our bug, not the client's JSON.
+      (error instanceof SyntaxError && status === 400)
     ) {
       return sendProblem(
         reply,

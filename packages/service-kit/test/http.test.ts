@@ -27,6 +27,30 @@ function build(probe?: () => Promise<void>) {
 }
 
 describe('createHttpServer', () => {
+  it('answers a body that is not JSON with MALFORMED_JSON, and a SyntaxError of a handler with INTERNAL_ERROR', async () => {
+    const app = build();
+    app.post('/echo', async (req) => req.body as object);
+    const reversed = ['[', 'z-a', ']'].join(''); // built at run time, as a selector would be
+    app.post('/regex', async () => ({ ok: new RegExp(reversed, 'u').test('a') }));
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"a": ',
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().code).toBe('MALFORMED_JSON');
+    const bug = await app.inject({
+      method: 'POST',
+      url: '/regex',
+      headers: { 'content-type': 'application/json' },
+      payload: '{}',
+    });
+    expect(bug.statusCode).toBe(500);
+    expect(bug.json().code).toBe('INTERNAL_ERROR');
+    expect(bug.body).not.toContain('Range out of order');
+  });
+
   it('answers unknown routes with a problem+json NOT_FOUND', async () => {
     const res = await build().inject({ method: 'GET', url: '/nope?x=1' });
     expect(res.statusCode).toBe(404);

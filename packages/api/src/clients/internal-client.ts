@@ -110,11 +110,27 @@ export class InternalClient {
         ),
       };
     }
+    if (response.status === 500 && isProblem(parsed)) {
+      // The service answered, and failed on this request: a bug there, not an outage, so it
+      // is not retried and not reported as "retry later".
+      return {
+        kind: 'problem',
+        problem: new ProblemError(
+          'INTERNAL_ERROR',
+          `the ${name} failed on this request: ${String(parsed.detail ?? parsed.title ?? 'no detail')}. Retrying will not help; this is a bug to report`,
+          { dependency: name },
+        ),
+      };
+    }
     if (response.status >= 500 || parsed === undefined) {
       return { kind: 'failed', problem: unavailable(name, `answered ${response.status}`) };
     }
     return { kind: 'problem', problem: passOn(name, response.status, parsed) };
   }
+}
+
+function isProblem(body: unknown): body is { detail?: unknown; title?: unknown } {
+  return typeof body === 'object' && body !== null && 'code' in body;
 }
 
 function unavailable(name: string, why: string, cause?: unknown): ProblemError {

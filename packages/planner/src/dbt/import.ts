@@ -257,13 +257,25 @@ class Dependencies {
 
   /** Steps node i needs, and models it reads that this plan does not build. */
   of(i: number): { steps: number[]; unbuilt: number[] } {
+    for (const parent of parentsOf(this.graph, i)) {
+      if (this.#walksThrough(parent)) this.#through(parent);
+    }
+    return this.#collect(i);
+  }
+
+  #walksThrough(i: number): boolean {
+    return !this.isStep(i) && this.isPassThrough(i);
+  }
+
+  /** What node i's parents give, each pass-through parent already in the memo. */
+  #collect(i: number): { steps: number[]; unbuilt: number[] } {
     const steps = new Set<number>();
     const unbuilt = new Set<number>();
     for (const parent of parentsOf(this.graph, i)) {
       if (this.isStep(parent)) {
         steps.add(parent);
       } else if (this.isPassThrough(parent)) {
-        const through = this.through(parent);
+        const through = this.memo.get(parent)!;
         for (const s of through.steps) steps.add(s);
         for (const u of through.unbuilt) unbuilt.add(u);
       } else if (this.isUnbuilt(parent)) {
@@ -273,14 +285,46 @@ class Dependencies {
     return { steps: [...steps], unbuilt: [...unbuilt] };
   }
 
-  private through(i: number): { steps: number[]; unbuilt: number[] } {
-    const known = this.memo.get(i);
-    if (known) return known;
-    // Guard against a malformed cyclic manifest: a node met again on its own path adds nothing.
-    this.memo.set(i, { steps: [], unbuilt: [] });
-    const found = this.of(i);
-    this.memo.set(i, found);
-    return found;
+  /**
+   * Fills the memo for pass-through node `root` and every pass-through node above it, with an
+   * explicit stack (a chain of ten thousand ephemeral models must not overflow the call
+   * stack). A pass-through node met again on its own path is a cycle dbt itself refuses.
+   */
+  #through(root: number): void {
+    if (this.memo.has(root)) return;
+    const stack: { node: number; expanded: boolean }[] = [{ node: root, expanded: false }];
+    const onPath = new Set<number>();
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      if (top.expanded) {
+        stack.pop();
+        onPath.delete(top.node);
+        this.memo.set(top.node, this.#collect(top.node));
+        continue;
+      }
+      if (this.memo.has(top.node)) {
+        stack.pop();
+        continue;
+      }
+      top.expanded = true;
+      onPath.add(top.node);
+      for (const parent of parentsOf(this.graph, top.node)) {
+        if (!this.#walksThrough(parent) || this.memo.has(parent)) continue;
+        if (onPath.has(parent)) throw this.#cycle(stack, parent);
+        stack.push({ node: parent, expanded: false });
+      }
+    }
+  }
+
+  #cycle(stack: { node: number; expanded: boolean }[], again: number): ProblemError {
+    const path = stack.filter((entry) => entry.expanded).map((entry) => entry.node);
+    const loop = [...path.slice(path.indexOf(again)), again].map(
+      (i) => this.graph.nodes[i]!.uniqueId,
+    );
+    return new ProblemError(
+      'MANIFEST_INVALID',
+      `The manifest has a cycle through models that are no steps of their own (ephemeral): ${loop.join(' -> ')}. dbt refuses such a project; fix the ref() calls and compile again.`,
+    );
   }
 }
 

@@ -598,7 +598,8 @@ export interface SelectionResult {
 
 /**
  * Evaluates `--select` and `--exclude` against the full graph and subtracts afterwards.
- * No `select` (or an empty list) selects every member, as dbt does.
+ * No `select` (or an empty list) selects every member, as dbt does; a `select` whose
+ * arguments are all blank selects nothing, as dbt does too.
  */
 export function selectNodes(
   graph: DbtGraph,
@@ -613,7 +614,11 @@ export function selectNodes(
   const unmatched: string[] = [];
 
   let included: Set<number>;
-  if (includes.length === 0) {
+  if (includes.length === 0 && (select ?? []).length > 0) {
+    // `--select ""` (an unset CI variable, say) selects nothing, as in dbt — not everything.
+    included = new Set();
+    unmatched.push(select!.join(' ').trim());
+  } else if (includes.length === 0) {
     included = new Set(graph.nodes.map((_, i) => i));
   } else {
     const parts = includes.map((part) => {
