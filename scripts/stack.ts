@@ -4,15 +4,6 @@
  * Runs the DVT+ topology natively (no Docker). See README "Native stack".
  */
 import { rmSync } from 'node:fs';
-import { postgresDataDir, stopManaged, stopPostgres } from '../packages/devstack/src/index.ts';
-import {
-  stackDown,
-  stackLogs,
-  stackReset,
-  stackStatus,
-  stackUp,
-} from '../packages/devstack/src/stack.ts';
-import { testRunDir } from '../packages/testkit/src/infra.ts';
 
 const [command = 'status', ...rest] = process.argv.slice(2);
 const flag = (name: string) => rest.includes(name);
@@ -28,6 +19,9 @@ const flagsOf: Record<string, string[]> = {
   logs: ['--lines'],
 };
 const unknownFlag = rest.find((r) => r.startsWith('-') && !(flagsOf[command] ?? []).includes(r));
+/** Words that are no flag: only `logs` takes one (a name), and `--lines` its number. */
+const words = rest.filter((r, i) => !r.startsWith('-') && rest[i - 1] !== '--lines');
+const logNames = ['postgres', 'temporal', 'minio', 'planner', 'engine', 'api'];
 
 try {
   if (command in flagsOf && unknownFlag !== undefined) {
@@ -37,10 +31,30 @@ try {
     );
     process.exit(2);
   }
+  if (command in flagsOf && words.length > (command === 'logs' ? 1 : 0)) {
+    console.error(`stack ${command}: unexpected "${words.at(-1)}" (usage: ${usage})`);
+    process.exit(2);
+  }
+  if (command === 'logs' && words[0] !== undefined && !logNames.includes(words[0])) {
+    console.error(`stack logs: no process "${words[0]}"; one of ${logNames.join(', ')}`);
+    process.exit(2);
+  }
+  const lines = rest.includes('--lines') ? Number(rest[rest.indexOf('--lines') + 1]) : 40;
+  if (!Number.isInteger(lines) || lines < 1) {
+    console.error('stack logs: --lines takes a whole number above 0');
+    process.exit(2);
+  }
   if (flag('--purge') && !flag('--test')) {
     console.error('stack down: --purge only goes with --test; `pnpm stack reset` wipes the stack');
     process.exit(2);
   }
+  // Imported here, not at the top: reading the settings can fail (a bad port variable), and
+  // that must end as one line below, not as a stack trace.
+  const { postgresDataDir, stopManaged, stopPostgres } =
+    await import('../packages/devstack/src/index.ts');
+  const { stackDown, stackLogs, stackReset, stackStatus, stackUp } =
+    await import('../packages/devstack/src/stack.ts');
+  const { testRunDir } = await import('../packages/testkit/src/infra.ts');
   switch (command) {
     case 'up':
       await stackUp({ infraOnly: flag('--infra-only'), build: !flag('--no-build') });
@@ -73,12 +87,9 @@ try {
     case 'status':
       process.exitCode = (await stackStatus()) ? 0 : 1;
       break;
-    case 'logs': {
-      const name = rest.find((r) => !r.startsWith('--'));
-      const i = rest.indexOf('--lines');
-      stackLogs(name, i >= 0 ? Number(rest[i + 1]) : 40);
+    case 'logs':
+      stackLogs(words[0], lines);
       break;
-    }
     default:
       console.error(`unknown command "${command}"; use: ${usage}`);
       process.exitCode = 2;

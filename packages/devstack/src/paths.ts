@@ -12,6 +12,22 @@ export const toolsBin = path.join(toolsDir, 'bin');
 export const stackDir = process.env.DVT_STACK_DIR ?? path.join(repoRoot, '.stack');
 export const nodeBin = path.join(toolsDir, 'node', 'bin', 'node');
 
+/**
+ * A port from the environment variable `name`, else `fallback`. A value that is not a whole
+ * number from 1 to 65535 is refused with the variable named, before anything starts.
+ */
+export function portFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535 || !/^\d+$/.test(raw.trim())) {
+    throw new Error(
+      `${name}=${JSON.stringify(raw)} is not a port; give a whole number from 1 to 65535`,
+    );
+  }
+  return port;
+}
+
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }

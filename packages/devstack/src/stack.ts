@@ -16,7 +16,7 @@ import {
   restrictDatabase,
   stopPostgres,
 } from './infra.ts';
-import { isRoot, nodeBin, postgresDataDir, repoRoot, stackDir } from './paths.ts';
+import { isRoot, nodeBin, portFromEnv, postgresDataDir, repoRoot, stackDir } from './paths.ts';
 import {
   httpAnswer,
   httpOk,
@@ -31,7 +31,7 @@ const env = process.env;
 
 /** Ports and credentials of the native stack; each port can be moved with its variable. */
 export const stackSettings = {
-  postgresPort: Number(env.DVT_PG_PORT ?? 5432),
+  postgresPort: portFromEnv('DVT_PG_PORT', 5432),
   postgresSuperPassword: 'postgres',
   dbUser: 'dvt',
   dbPassword: 'dvt',
@@ -41,15 +41,15 @@ export const stackSettings = {
    */
   warehouseUser: 'dvt_warehouse',
   warehousePassword: 'dvt_warehouse',
-  temporalPort: Number(env.DVT_TEMPORAL_PORT ?? 7233),
-  temporalUiPort: Number(env.DVT_TEMPORAL_UI_PORT ?? 8088),
-  minioPort: Number(env.DVT_MINIO_PORT ?? 9000),
-  minioConsolePort: Number(env.DVT_MINIO_CONSOLE_PORT ?? 9001),
+  temporalPort: portFromEnv('DVT_TEMPORAL_PORT', 7233),
+  temporalUiPort: portFromEnv('DVT_TEMPORAL_UI_PORT', 8088),
+  minioPort: portFromEnv('DVT_MINIO_PORT', 9000),
+  minioConsolePort: portFromEnv('DVT_MINIO_CONSOLE_PORT', 9001),
   minioAccessKey: 'dvt-minio',
   minioSecretKey: 'dvt-minio-dev-secret',
-  apiPort: Number(env.DVT_API_PORT ?? 8080),
-  plannerPort: Number(env.DVT_PLANNER_PORT ?? 8081),
-  enginePort: Number(env.DVT_ENGINE_PORT ?? 8082),
+  apiPort: portFromEnv('DVT_API_PORT', 8080),
+  plannerPort: portFromEnv('DVT_PLANNER_PORT', 8081),
+  enginePort: portFromEnv('DVT_ENGINE_PORT', 8082),
   internalToken: 'dev-only-internal-token-change-me',
   jwtSecret: 'dev-only-insecure-jwt-secret-change-me',
 } as const;

@@ -14,12 +14,19 @@ import { repoRoot } from '../src/paths.ts';
 const stackDir = mkdtempSync(path.join(tmpdir(), 'dvt-stack-cli-'));
 afterAll(() => rmSync(stackDir, { recursive: true, force: true }));
 
-async function stack(...args: string[]): Promise<{ code: number; stderr: string }> {
+function stack(...args: string[]): Promise<{ code: number; stderr: string }> {
+  return stackWith({}, ...args);
+}
+
+async function stackWith(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; stderr: string }> {
   try {
     await promisify(execFile)(
       process.execPath,
       ['--conditions=source', 'scripts/stack.ts', ...args],
-      { cwd: repoRoot, env: { ...process.env, DVT_STACK_DIR: stackDir }, timeout: 30_000 },
+      { cwd: repoRoot, env: { ...process.env, ...env, DVT_STACK_DIR: stackDir }, timeout: 30_000 },
     );
     return { code: 0, stderr: '' };
   } catch (error) {
@@ -33,9 +40,21 @@ it.each([
   [['down', '--purge'], 'stack down: --purge only goes with --test'],
   [['status', '--all'], 'stack status: unknown flag "--all"; status takes no flags'],
   [['start'], 'unknown command "start"; use: up [--infra-only]'],
+  [['status', 'extra'], 'stack status: unexpected "extra"'],
+  [['logs', 'nosuch'], 'stack logs: no process "nosuch"; one of postgres, temporal, minio'],
+  [['logs', 'api', '--lines', 'x'], 'stack logs: --lines takes a whole number above 0'],
 ])('stack %j exits 2 and says why, starting nothing', async (args, message) => {
   const { code, stderr } = await stack(...args);
   expect(code).toBe(2);
   expect(stderr).toContain(message);
+  expect(readdirSync(stackDir)).toEqual([]);
+});
+
+it('names a port variable that is not a port, in one line, and starts nothing', async () => {
+  const { code, stderr } = await stackWith({ DVT_API_PORT: 'abc' }, 'status');
+  expect(code).toBe(1);
+  expect(stderr.trim()).toBe(
+    'stack: DVT_API_PORT="abc" is not a port; give a whole number from 1 to 65535',
+  );
   expect(readdirSync(stackDir)).toEqual([]);
 });

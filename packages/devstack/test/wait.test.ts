@@ -106,3 +106,30 @@ describe('freePortBlock', () => {
     expect(await freePort()).toBeGreaterThanOrEqual(32_768);
   });
 });
+
+describe('isAlive', () => {
+  it('is false for a killed process that its parent never reaps (a zombie)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const { isAlive } = await import('../src/process.ts');
+    // `sleep 60` becomes the parent of the background sleep and never waits for it, as a
+    // container's init may not: the killed grandchild stays a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 60']);
+    try {
+      const pid = await new Promise<number>((resolve) =>
+        parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+      );
+      expect(isAlive(pid)).toBe(true);
+      process.kill(pid, 'SIGKILL');
+      let state = '';
+      for (let i = 0; i < 100 && !/\) Z /.test(state); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        state = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      }
+      expect(state).toMatch(/\) Z /);
+      expect(isAlive(pid)).toBe(false);
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+});

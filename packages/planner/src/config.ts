@@ -12,6 +12,12 @@ export const plannerEnvSchema = z.object({
     .int()
     .positive()
     .default(4 * 60 * 60 * 1000),
+  /** Largest compile request (a plan or a dbt manifest), in bytes; the api's PLAN_BODY_LIMIT_BYTES. */
+  COMPILE_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 * 1024),
 });
 
 export type PlannerConfig = Readonly<z.infer<typeof plannerEnvSchema>>;

@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordStepOutcomes } from '../src/plan/index.ts';
+import { loadPlannerConfig } from '../src/config.ts';
 import { registerPlannerRoutes } from '../src/routes.ts';
 import { readFixtureManifestText } from './fixtures/dbt-fixtures.ts';
 import { allCapabilities } from './helpers.ts';
@@ -127,6 +128,30 @@ describe('POST /internal/v1/compile with a dbt manifest', () => {
     const bad = await compileDbt(text, { preview: true, indirectSelection: 'careful' });
     expect(bad.statusCode).toBe(400);
     expect(bad.body).toContain('indirectSelection');
+  });
+
+  it('holds compile requests to COMPILE_BODY_LIMIT_BYTES from the environment', async () => {
+    const config = loadPlannerConfig({
+      DATABASE_URL: db.url,
+      INTERNAL_API_TOKEN: TOKEN,
+      COMPILE_BODY_LIMIT_BYTES: '4096',
+    });
+    expect(config.COMPILE_BODY_LIMIT_BYTES).toBe(4096);
+    const small = createHttpServer({
+      log,
+      health: new HealthRegistry({ timeoutMs: 500 }),
+      metrics: createMetrics('planner'),
+    });
+    registerPlannerRoutes(small, { pool, log, config });
+    const res = await small.inject({
+      method: 'POST',
+      url: '/internal/v1/compile',
+      payload: JSON.stringify({ ...scope, dbt: { manifest: { pad: 'x'.repeat(5000) } } }),
+      headers: { 'x-internal-token': TOKEN, 'content-type': 'application/json' },
+    });
+    expect(res.statusCode).toBe(413);
+    expect(res.json().detail).toContain('4096 bytes');
+    await small.close();
   });
 
   it('answers 422 MANIFEST_INVALID for something that is not a manifest', async () => {

@@ -4,16 +4,16 @@
  * and reused by later runs. Each test file takes its own database, task queue and bucket.
  */
 import path from 'node:path';
-import { stackDir } from '@dvt/devstack';
+import { portFromEnv, stackDir } from '@dvt/devstack';
 
 export const testRunDir = path.join(stackDir, 'test');
 
 export const testInfra = {
-  postgresPort: Number(process.env.DVT_TEST_PG_PORT ?? 55432),
+  postgresPort: portFromEnv('DVT_TEST_PG_PORT', 55432),
   postgresPassword: 'postgres',
-  temporalPort: Number(process.env.DVT_TEST_TEMPORAL_PORT ?? 57233),
-  minioPort: Number(process.env.DVT_TEST_MINIO_PORT ?? 59000),
-  minioConsolePort: Number(process.env.DVT_TEST_MINIO_CONSOLE_PORT ?? 59001),
+  temporalPort: portFromEnv('DVT_TEST_TEMPORAL_PORT', 57233),
+  minioPort: portFromEnv('DVT_TEST_MINIO_PORT', 59000),
+  minioConsolePort: portFromEnv('DVT_TEST_MINIO_CONSOLE_PORT', 59001),
   minioAccessKey: 'dvt-test',
   minioSecretKey: 'dvt-test-secret-key',
 } as const;
