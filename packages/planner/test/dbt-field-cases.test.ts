@@ -441,3 +441,50 @@ describe('chains and cycles through ephemeral models', () => {
     );
   });
 });
+
+describe('bad input to the import says what is wrong', () => {
+  const codeAndMessage = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return `${(e as { code?: string }).code}: ${(e as Error).message}`;
+    }
+    throw new Error('expected an error');
+  };
+
+  it('an unsupported materialization suggests excluding that materialization, not every model', () => {
+    const manifest = manifestOf([model('a', [], { config: { materialized: 'snapshotish' } })]);
+    expect(codeAndMessage(() => importManifest(manifest))).toContain(
+      "(e.g. --exclude config.materialized:snapshotish) or set policies.unsupportedMaterializations to 'skip'",
+    );
+  });
+
+  it('a materialization that is no string is unsupported, not a view', () => {
+    const manifest = manifestOf([model('a', [], { config: { materialized: 5 } })]);
+    expect(codeAndMessage(() => importManifest(manifest))).toContain(
+      'MANIFEST_UNSUPPORTED_RESOURCE: The selection contains resources the import policy rejects: 1 model with an unsupported materialization(s)',
+    );
+    expect(codeAndMessage(() => importManifest(manifest))).toContain('(materialized: 5)');
+  });
+
+  it('a misspelt policy key or value is refused, not read as the default', () => {
+    const manifest = manifestOf([model('a', [])]);
+    expect(
+      codeAndMessage(() => importManifest(manifest, { policies: { seed: 'reject' } as never })),
+    ).toMatch(
+      /^VALIDATION_FAILED: policies\.seed is not an import policy; the policies are seeds, /,
+    );
+    expect(
+      codeAndMessage(() => importManifest(manifest, { policies: { seeds: 'explode' } as never })),
+    ).toBe(`VALIDATION_FAILED: policies.seeds is "explode"; a policy is 'skip' or 'reject'`);
+  });
+
+  it('null is named as null, and a byte-order mark before the JSON is accepted', () => {
+    expect(codeAndMessage(() => importManifest(null))).toBe(
+      "MANIFEST_INVALID: The manifest must be a JSON object (dbt's target/manifest.json), got null.",
+    );
+    const text = `\uFEFF${JSON.stringify(manifestOf([model('a', [])]))}`;
+    expect(importManifest(text).plan.steps.map((s) => s.id)).toEqual(['model.shop.a']);
+    expect(importManifest(Buffer.from(text)).plan.steps.map((s) => s.id)).toEqual(['model.shop.a']);
+  });
+});

@@ -235,6 +235,26 @@ function normaliseSeverity(node: DbtNode, warnings: string[]): 'error' | 'warn' 
   return 'error';
 }
 
+/** Policies come from callers: a misspelt key or value must not silently mean the default. */
+function checkPolicies(policies: DbtImportPolicies | undefined): void {
+  if (policies === undefined) return;
+  const known = Object.keys(policyNames);
+  for (const [key, value] of Object.entries(policies)) {
+    if (!known.includes(key)) {
+      throw new ProblemError(
+        'VALIDATION_FAILED',
+        `policies.${key} is not an import policy; the policies are ${known.join(', ')}`,
+      );
+    }
+    if (value !== 'skip' && value !== 'reject') {
+      throw new ProblemError(
+        'VALIDATION_FAILED',
+        `policies.${key} is ${JSON.stringify(value)}; a policy is 'skip' or 'reject'`,
+      );
+    }
+  }
+}
+
 /** What the steps of a plan need, walking through nodes that are no steps of their own. */
 class Dependencies {
   private readonly memo = new Map<number, { steps: number[]; unbuilt: number[] }>();
@@ -334,6 +354,7 @@ class Dependencies {
  * SELECTOR_INVALID.
  */
 export function importManifest(manifest: unknown, options: DbtImportOptions = {}): DbtImportResult {
+  checkPolicies(options.policies);
   const parsed = parseManifest(manifest);
   const warnings = [...parsed.warnings];
   const { graph, dangling } = buildDbtGraph(parsed.nodes, parsed.disabledIds);
@@ -429,9 +450,16 @@ export function importManifest(manifest: unknown, options: DbtImportOptions = {}
         `${ids.length} ${policyNames[key]}(s) with policy ${key}: 'reject' (${listIds(ids)})`,
     );
     const keys = [...rejected.keys()];
+    // The exclusion to suggest: by materialization for models (resource_type:model would
+    // drop every model), by resource type for the rest.
+    const [firstKey, firstIds] = [...rejected][0]!;
+    const example =
+      firstKey === 'unsupportedMaterializations'
+        ? `config.materialized:${/\(materialized: (.*)\)$/.exec(firstIds[0]!)?.[1] ?? '…'}`
+        : `resource_type:${firstIds[0]!.split('.')[0]}`;
     throw new ProblemError(
       'MANIFEST_UNSUPPORTED_RESOURCE',
-      `The selection contains resources the import policy rejects: ${parts.join('; ')}. Exclude them from the selection (e.g. --exclude resource_type:${[...rejected.values()][0]![0]!.split('.')[0]}) or set ${keys.map((k) => `policies.${k}`).join(', ')} to 'skip'.`,
+      `The selection contains resources the import policy rejects: ${parts.join('; ')}. Exclude them from the selection (e.g. --exclude ${example}) or set ${keys.map((k) => `policies.${k}`).join(', ')} to 'skip'.`,
       { rejected: Object.fromEntries(rejected) },
     );
   }

@@ -147,7 +147,9 @@ function formatIssues(prefix: string, error: z.ZodError): string[] {
 
 function toObject(manifest: unknown): unknown {
   if (typeof manifest === 'string' || manifest instanceof Uint8Array) {
-    const text = typeof manifest === 'string' ? manifest : Buffer.from(manifest).toString('utf8');
+    const raw = typeof manifest === 'string' ? manifest : Buffer.from(manifest).toString('utf8');
+    // A byte-order mark (some Windows editors and tools write one) is no part of the JSON.
+    const text = raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
     try {
       return JSON.parse(text);
     } catch (err) {
@@ -205,7 +207,14 @@ function normalise(collection: MemberCollection, raw: RawMember): DbtNode {
     pathSegments: pathSegments(originalFilePath),
     patchPathSegments: patch ? pathSegments(patch) : null,
     config,
-    materialized: typeof config.materialized === 'string' ? config.materialized : null,
+    // A materialization that is no string (a typo'd YAML value) stays visible as its JSON, so
+    // it is reported as unsupported instead of quietly becoming the default view.
+    materialized:
+      config.materialized === undefined || config.materialized === null
+        ? null
+        : typeof config.materialized === 'string'
+          ? config.materialized
+          : JSON.stringify(config.materialized),
     dependsOn: dedupe(raw.depends_on?.nodes ?? []),
     versioned: raw.version !== undefined && raw.version !== null,
     version: raw.version ?? null,
@@ -231,7 +240,7 @@ export function parseManifest(input: unknown): ParsedManifest {
   const manifest = toObject(input);
   if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest)) {
     throw invalid(
-      `The manifest must be a JSON object (dbt's target/manifest.json), got ${Array.isArray(manifest) ? 'an array' : typeof manifest}.`,
+      `The manifest must be a JSON object (dbt's target/manifest.json), got ${manifest === null ? 'null' : Array.isArray(manifest) ? 'an array' : typeof manifest}.`,
     );
   }
   const top = TopSchema.safeParse(manifest);
