@@ -421,6 +421,17 @@ describe('credentials and connection errors (contract)', () => {
     expect(api.requests.at(-1)!.authorization).toBe(`Bearer ${minted.out.trim()}`);
   });
 
+  it('warns when dvt token mints a token the default api refuses for its lifetime', async () => {
+    const env = { DVT_JWT_SECRET: 'a-test-secret-of-more-than-thirty-two-chars' };
+    const long = await dvt(['token', '--ttl', '48h'], env);
+    expect(long.code).toBe(0);
+    expect(long.out.trim().split('.')).toHaveLength(3);
+    expect(long.err).toBe(
+      'dvt token: warning: a token living 172800 s is refused by an api with the default AUTH_MAX_TOKEN_TTL_SECONDS (86400); use --ttl 24h or less, or raise that setting\n',
+    );
+    expect((await dvt(['token', '--ttl', '24h'], env)).err).toBe('');
+  });
+
   it('says the api cannot be reached when nothing listens, exit 3', async () => {
     const port = await freePort();
     const io = captureIo({ env: { DVT_API_URL: `http://127.0.0.1:${port}` } });
