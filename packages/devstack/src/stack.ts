@@ -300,7 +300,9 @@ export function stackLogs(name: string | undefined, lines = 40): void {
       continue;
     }
     console.log(`== ${n} (${file})`);
-    console.log(readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n'));
+    // The file ends with a newline: drop the empty piece after it before counting lines.
+    const text = readFileSync(file, 'utf8').replace(/\n$/, '');
+    console.log(text.split('\n').slice(-lines).join('\n'));
   }
 }
 

@@ -4,7 +4,7 @@
  * servers) and an unknown command both exit 2 with the usage.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -57,4 +57,20 @@ it('names a port variable that is not a port, in one line, and starts nothing', 
     'stack: DVT_API_PORT="abc" is not a port; give a whole number from 1 to 65535',
   );
   expect(readdirSync(stackDir)).toEqual([]);
+});
+
+it('logs --lines N prints the last N lines of the log, no fewer', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'dvt-stack-logs-'));
+  try {
+    mkdirSync(path.join(dir, 'run'));
+    writeFileSync(path.join(dir, 'run', 'api.log'), 'one\ntwo\nthree\n');
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--conditions=source', 'scripts/stack.ts', 'logs', 'api', '--lines', '2'],
+      { cwd: repoRoot, env: { ...process.env, DVT_STACK_DIR: dir }, timeout: 30_000 },
+    );
+    expect(stdout).toBe(`== api (${path.join(dir, 'run', 'api.log')})\ntwo\nthree\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
