@@ -4,7 +4,11 @@
  * of POST /v1/projects/{projectId}/plans built from it.
  */
 import { readFile } from 'node:fs/promises';
-import { PLAN_SCHEMA_VERSION, EXECUTION_PLAN_SCHEMA_VERSION } from '@dvt/contracts';
+import {
+  EXECUTION_PLAN_SCHEMA_VERSION,
+  PLAN_SCHEMA_VERSION,
+  indirectSelectionModes,
+} from '@dvt/contracts';
 import { UsageError } from './errors.ts';
 
 export type PlanInput =
@@ -111,8 +115,6 @@ const FLAG_OF: Record<(typeof DBT_ONLY)[number], string> = {
   simulate: '--simulate',
 };
 
-const INDIRECT_MODES = ['eager', 'cautious', 'buildable', 'empty'];
-
 /** The body of POST /v1/projects/{projectId}/plans. */
 export function planRequestBody(
   input: PlanInput,
@@ -133,9 +135,9 @@ export function planRequestBody(
     return { plan: input.plan };
   }
   const mode = selection.indirectSelection;
-  if (mode !== undefined && !INDIRECT_MODES.includes(mode)) {
+  if (mode !== undefined && !(indirectSelectionModes as readonly string[]).includes(mode)) {
     throw new UsageError(
-      `--indirect-selection takes ${INDIRECT_MODES.join(', ')} (dbt's modes); got ${JSON.stringify(mode)}`,
+      `--indirect-selection takes ${indirectSelectionModes.join(', ')} (dbt's modes); got ${JSON.stringify(mode)}`,
       command,
     );
   }

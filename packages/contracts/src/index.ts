@@ -60,9 +60,10 @@ export {
   estimateBases,
   failurePolicies,
   httpMethods,
+  indirectSelectionModes,
   stepActions,
   stepKinds,
   stepSchemaByKind,
 } from './plan.ts';
-export type { PlanV1Input, StepInput, StepKind } from './plan.ts';
+export type { IndirectSelection, PlanV1Input, StepInput, StepKind } from './plan.ts';
 export { EngineCapabilities, EngineLimits } from './capabilities.ts';

@@ -88,6 +88,10 @@ export const ApprovalParams = z.strictObject({
 });
 export type ApprovalParams = z.infer<typeof ApprovalParams>;
 
+/** dbt's `--indirect-selection` modes: which tests come with the selected nodes. */
+export const indirectSelectionModes = ['eager', 'cautious', 'buildable', 'empty'] as const;
+export type IndirectSelection = (typeof indirectSelectionModes)[number];
+
 export const dbtMaterializations = ['view', 'table'] as const;
 export const DbtMaterialization = z.enum(dbtMaterializations);
 export type DbtMaterialization = z.infer<typeof DbtMaterialization>;

@@ -3,14 +3,21 @@
  * its log (not after the whole timeout), and a port clash is told apart so a caller can retry
  * on other ports. Uses the real Temporal CLI for the clash, the case seen in CI.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePortBlock } from '../../testkit/src/ports.ts';
 import { ensureTemporal } from '../src/infra.ts';
-import { ExitedBeforeReadyError, freePort, startDetached, waitFor } from '../src/process.ts';
+import {
+  ExitedBeforeReadyError,
+  freePort,
+  isAlive,
+  startDetached,
+  waitFor,
+} from '../src/process.ts';
 
 const runDir = mkdtempSync(path.join(tmpdir(), 'dvt-wait-test-'));
 afterAll(() => rmSync(runDir, { recursive: true, force: true }));
@@ -109,9 +116,6 @@ describe('freePortBlock', () => {
 
 describe('isAlive', () => {
   it('is false for a killed process that its parent never reaps (a zombie)', async () => {
-    const { spawn } = await import('node:child_process');
-    const { readFileSync } = await import('node:fs');
-    const { isAlive } = await import('../src/process.ts');
     // `sleep 60` becomes the parent of the background sleep and never waits for it, as a
     // container's init may not: the killed grandchild stays a zombie.
     const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; exec sleep 60']);

@@ -1,5 +1,5 @@
 /** The planner's internal API (DESIGN §10): compile and validate. */
-import type { ExecutionPlan } from '@dvt/contracts';
+import type { ExecutionPlan, IndirectSelection } from '@dvt/contracts';
 import { ProblemError } from '@dvt/service-kit';
 import type { InternalClient } from './internal-client.ts';
 
@@ -7,7 +7,7 @@ export interface DbtCompileInput {
   manifest: unknown;
   select?: string[];
   exclude?: string[];
-  indirectSelection?: 'eager' | 'cautious' | 'buildable' | 'empty';
+  indirectSelection?: IndirectSelection;
   fullRefresh?: boolean;
   preview?: boolean;
   simulate?: boolean;

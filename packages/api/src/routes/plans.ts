@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { ExecutionPlan } from '@dvt/contracts';
+import { indirectSelectionModes, type ExecutionPlan } from '@dvt/contracts';
 import { ProblemError } from '@dvt/service-kit';
 import { z } from 'zod';
 import type { Principal } from '../auth/authenticator.ts';
@@ -23,7 +23,7 @@ const DbtRequest = z
     }),
     select: z.array(z.string().min(1).max(2000)).max(500).optional(),
     exclude: z.array(z.string().min(1).max(2000)).max(500).optional(),
-    indirectSelection: z.enum(['eager', 'cautious', 'buildable', 'empty']).optional().meta({
+    indirectSelection: z.enum(indirectSelectionModes).optional().meta({
       description:
         "dbt's --indirect-selection: which tests come with the selected nodes (default eager)",
     }),

@@ -15,6 +15,7 @@
  * - The final set is (union of --select) minus (union of --exclude), both computed against the
  *   full graph, and nodes whose SQL is blank are dropped (dbt's `empty` nodes, never seeds).
  */
+import { type IndirectSelection, indirectSelectionModes } from '@dvt/contracts';
 import { ProblemError } from '@dvt/service-kit';
 import { type DbtGraph, ancestorsOf, childrenOf, descendantsOf } from './graph.ts';
 import type { DbtNode } from './manifest.ts';
@@ -247,8 +248,7 @@ export function parseSelectorArgs(
 
 // ---- evaluation ------------------------------------------------------------------------------
 
-export const indirectSelectionModes = ['eager', 'cautious', 'buildable', 'empty'] as const;
-export type IndirectSelection = (typeof indirectSelectionModes)[number];
+export { indirectSelectionModes, type IndirectSelection };
 
 interface Scope {
   graph: DbtGraph;
@@ -587,6 +587,20 @@ function evaluateIntersection(part: SelectorIntersection, scope: Scope): Bundle 
   );
 }
 
+/** The pieces of one --select or --exclude, each evaluated, and their union's selection. */
+function evaluateUnion(
+  pieces: SelectorIntersection[],
+  scope: Scope,
+  unmatched: string[],
+): { parts: Bundle[]; union: Set<number> } {
+  const parts = pieces.map((piece) => {
+    const found = evaluateIntersection(piece, scope);
+    if (found.direct.size === 0) unmatched.push(piece.raw);
+    return found;
+  });
+  return { parts, union: combine(parts, 'union', scope).direct };
+}
+
 export interface SelectionResult {
   /** Selected node indexes (after exclusion and dropping empty nodes). */
   selected: Set<number>;
@@ -621,12 +635,7 @@ export function selectNodes(
   } else if (includes.length === 0) {
     included = new Set(graph.nodes.map((_, i) => i));
   } else {
-    const parts = includes.map((part) => {
-      const found = evaluateIntersection(part, scope);
-      if (found.direct.size === 0) unmatched.push(part.raw);
-      return found;
-    });
-    included = combine(parts, 'union', scope).direct;
+    included = evaluateUnion(includes, scope, unmatched).union;
   }
 
   // The difference takes the exclusion's direct selection only: a test the exclusion held
@@ -634,13 +643,8 @@ export function selectNodes(
   // excluded node is reported with the first piece that matched it.
   const excluded = new Map<number, string>();
   if (excludes.length > 0) {
-    const parts = excludes.map((part) => {
-      const found = evaluateIntersection(part, scope);
-      if (found.direct.size === 0) unmatched.push(part.raw);
-      return found;
-    });
-    const all = combine(parts, 'union', scope).direct;
-    for (const i of all) {
+    const { parts, union } = evaluateUnion(excludes, scope, unmatched);
+    for (const i of union) {
       const by = excludes.find((_, k) => parts[k]!.direct.has(i)) ?? excludes[0]!;
       excluded.set(i, by.raw);
     }
