@@ -269,8 +269,10 @@ export class RunService {
           }
           throw error;
         }
-        // A run that continued as new (or is finishing) between our read and the update.
-        if (attempt < 6 && (await this.#stillRunning(runId))) {
+        // A run that continued as new (or is finishing) between our read and the update. The
+        // run state store decides whether the run goes on: at the boundary, and under load,
+        // Temporal can still describe the closed segment rather than the new one.
+        if (attempt < 6 && (await this.#goesOn(runId))) {
           await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
           continue;
         }
@@ -373,6 +375,13 @@ export class RunService {
     for (const input of inputs) await this.#options.events.appendEvent(input);
     this.#options.log.warn({ runId, signalId: signal.signalId, why }, 'run terminated by CANCEL');
     return { signalId: signal.signalId, type: 'CANCEL', runId, accepted: true };
+  }
+
+  /** The workflow runs, or the run state store has not recorded the run's end. */
+  async #goesOn(runId: string): Promise<boolean> {
+    if (await this.#stillRunning(runId)) return true;
+    const run = await this.#options.events.getRun(runId);
+    return run !== undefined && run !== null && !terminalRunStatuses.includes(run.status);
   }
 
   async #stillRunning(runId: string): Promise<boolean> {

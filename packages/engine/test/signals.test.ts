@@ -239,7 +239,7 @@ describe('field case B07: signals at the continue-as-new boundary', () => {
       );
       if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
       const paused = await signal(engine, runId, { signalId: 'p-1', type: 'PAUSE' });
-      expect(paused.status).toBe(202);
+      expect(paused.status, JSON.stringify(paused.body)).toBe(202);
       await waitForEvent(engine.pool, runId, (e) => e.eventType === 'RunPaused');
       const rowsBefore = await eventCount(runId);
       expect(await signal(engine, runId, { signalId: 'p-1', type: 'PAUSE' })).toEqual(paused);
